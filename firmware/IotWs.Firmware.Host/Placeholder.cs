@@ -1,0 +1,1 @@
+namespace IotWs.Firmware.Host;

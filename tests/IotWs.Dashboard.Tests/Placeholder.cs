@@ -1,0 +1,1 @@
+namespace IotWs.Dashboard.Tests;

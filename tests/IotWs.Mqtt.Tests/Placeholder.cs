@@ -1,0 +1,1 @@
+namespace IotWs.Mqtt.Tests;
