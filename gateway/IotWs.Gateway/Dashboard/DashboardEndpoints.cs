@@ -1,0 +1,42 @@
+using Microsoft.Extensions.FileProviders;
+
+namespace IotWs.Gateway.Dashboard;
+
+/// <summary>Serves the web dashboard (the static files in wwwroot) at <c>GET /</c>.</summary>
+public static class DashboardEndpoints
+{
+    /// <summary>Adds index.html as the default document and serves the dashboard's files.</summary>
+    public static WebApplication MapDashboard(this WebApplication app)
+    {
+        var files = FindDashboardFiles(app.Environment, app.Logger);
+        app.UseDefaultFiles(new DefaultFilesOptions { FileProvider = files });
+        app.UseStaticFiles(new StaticFileOptions
+        {
+            FileProvider = files,
+            // Revalidate on every load (ETag → 304), so a gateway update reaches every browser
+            // at once instead of mixing cached and new modules.
+            OnPrepareResponse = ctx => ctx.Context.Response.Headers.CacheControl = "no-cache",
+        });
+        return app;
+    }
+
+    /// <summary>
+    /// The web root when it holds the dashboard; otherwise the wwwroot beside the binary, so a
+    /// gateway started from another working directory (systemd, a test host) still finds it.
+    /// </summary>
+    internal static IFileProvider FindDashboardFiles(IWebHostEnvironment environment, ILogger logger)
+    {
+        if (environment.WebRootFileProvider.GetFileInfo("index.html").Exists)
+        {
+            return environment.WebRootFileProvider;
+        }
+        var besideBinary = Path.Combine(AppContext.BaseDirectory, "wwwroot");
+        if (File.Exists(Path.Combine(besideBinary, "index.html")))
+        {
+            return new PhysicalFileProvider(besideBinary);
+        }
+        logger.LogWarning("Dashboard files not found in {WebRoot} or {BesideBinary}; GET / will answer 404",
+            environment.WebRootPath, besideBinary);
+        return environment.WebRootFileProvider;
+    }
+}

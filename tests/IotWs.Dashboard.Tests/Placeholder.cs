@@ -1,1 +1,0 @@
-namespace IotWs.Dashboard.Tests;
