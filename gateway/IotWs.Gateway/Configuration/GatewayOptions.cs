@@ -1,0 +1,51 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace IotWs.Gateway.Configuration;
+
+/// <summary>Settings of section "Gateway" (appsettings.json, Gateway__X environment variables, --Gateway:X=…).</summary>
+public sealed class GatewayOptions
+{
+    public const string Section = "Gateway";
+
+    [Required] public string DataDirectory { get; set; } = "./data";
+    public bool AuthRequired { get; set; } = true;
+    public TimeSpan AuthTimeout { get; set; } = TimeSpan.FromSeconds(10);
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(30);
+    [Range(1, 1_000_000)] public int MaxConnections { get; set; } = 10_000;
+    [Range(256, 16 * 1024 * 1024)] public int MaxPayloadSize { get; set; } = 65_536;
+    [Range(1, 1000)] public int MaxSubscriptionsPerConnection { get; set; } = 100;
+    /// <summary>Messages a connection's outbox holds before the oldest droppable one is dropped.</summary>
+    [Range(16, 1_000_000)] public int OutboxCapacity { get; set; } = 1024;
+    public RateLimitOptions RateLimit { get; set; } = new();
+    public StorageOptions Storage { get; set; } = new();
+    /// <summary>Seed option requiredFields: fields every sensor reading's data must carry.</summary>
+    public string[] RequiredFields { get; set; } = [];
+    /// <summary>Seed option fieldsToEncrypt: reading/event fields encrypted at rest.</summary>
+    public string[] FieldsToEncrypt { get; set; } = [];
+    /// <summary>Simulated boards started in-process (the --simulate option).</summary>
+    [Range(0, 10_000)] public int Simulate { get; set; }
+    public TimeSpan SimulateReadingInterval { get; set; } = TimeSpan.FromSeconds(2);
+}
+
+/// <summary>Per-connection token bucket.</summary>
+public sealed class RateLimitOptions
+{
+    [Range(0.1, 1_000_000)] public double MessagesPerSecond { get; set; } = 50;
+    [Range(1, 1_000_000)] public int Burst { get; set; } = 200;
+    /// <summary>Rejected messages within RejectWindow that make the gateway close with 4429.</summary>
+    [Range(1, 1_000_000)] public int RejectionsBeforeClose { get; set; } = 200;
+    public TimeSpan RejectWindow { get; set; } = TimeSpan.FromSeconds(10);
+}
+
+/// <summary>Group commit: a transaction closes at CommitBatchSize rows or CommitInterval, whichever first.</summary>
+public sealed class StorageOptions
+{
+    public TimeSpan CommitInterval { get; set; } = TimeSpan.FromMilliseconds(50);
+    [Range(1, 100_000)] public int CommitBatchSize { get; set; } = 1000;
+    [Range(1, 10_000_000)] public int QueueCapacity { get; set; } = 20_000;
+    public TimeSpan RawRetention { get; set; } = TimeSpan.FromDays(30);
+    public TimeSpan MinuteRetention { get; set; } = TimeSpan.FromDays(365);
+    /// <summary>Zero keeps hourly rollups forever.</summary>
+    public TimeSpan HourRetention { get; set; } = TimeSpan.Zero;
+    public TimeSpan RetentionSweepInterval { get; set; } = TimeSpan.FromHours(1);
+}

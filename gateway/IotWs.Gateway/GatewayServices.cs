@@ -1,0 +1,93 @@
+using IotWs.Gateway.Configuration;
+using IotWs.Gateway.Connections;
+using IotWs.Gateway.Identity;
+using IotWs.Gateway.PubSub;
+using IotWs.Gateway.Requests;
+using IotWs.Gateway.Status;
+using IotWs.Gateway.Storage;
+using Microsoft.Extensions.Options;
+
+namespace IotWs.Gateway;
+
+/// <summary>Registers the gateway's features; Program.cs reads top to bottom through these.</summary>
+public static class GatewayServices
+{
+    /// <summary>Command-line short forms of the product's options.</summary>
+    public static readonly Dictionary<string, string> SwitchMappings = new(StringComparer.Ordinal)
+    {
+        ["--data-dir"] = "Gateway:DataDirectory",
+        ["--simulate"] = "Gateway:Simulate",
+    };
+
+    public static WebApplicationBuilder AddGatewayConfiguration(this WebApplicationBuilder builder, string[] args)
+    {
+        var forwarded = args.Where(a => a != "serve").ToArray();
+        builder.Configuration.AddCommandLine(forwarded, SwitchMappings);
+        if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_URLS"]))
+        {
+            builder.WebHost.UseUrls("http://0.0.0.0:5080");
+        }
+        return builder;
+    }
+
+    public static IServiceCollection AddGateway(this IServiceCollection services)
+    {
+        services.AddOptions<GatewayOptions>()
+            .BindConfiguration(GatewayOptions.Section)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<GatewayOptions>, GatewayOptionsValidator>();
+        services.AddSingleton(TimeProvider.System);
+
+        // Storage and identities
+        services.AddSingleton<ISchemaMigration, IdentityStore.Schema>();
+        services.AddSingleton<GatewayDatabase>();
+        services.AddSingleton<IdentityStore>();
+        services.AddHostedService<FirstStartAdminKey>();
+        services.AddHostedService<DashboardAddressLog>();
+
+        // Connections
+        services.AddSingleton<GatewayEvents>();
+        services.AddSingleton<ConnectionRegistry>();
+        services.AddSingleton<MessageDispatcher>();
+        services.AddSingleton<DeviceSocketEndpoint>();
+        services.AddSingleton<IMessageHandler, HandshakeHandler>();
+        services.AddSingleton<IMessageHandler, AuthHandler>();
+        services.AddSingleton<IMessageHandler, HeartbeatHandler>();
+
+        // Publish/subscribe
+        services.AddSingleton<InProcessTopicBroker>();
+        services.AddSingleton<ITopicBroker>(sp => sp.GetRequiredService<InProcessTopicBroker>());
+        services.AddSingleton<IMessageHandler, PubSubHandlers>();
+        services.AddHostedService<SubscriptionCleanup>();
+
+        // Requests and status
+        services.AddSingleton<IMessageHandler, RequestRouter>();
+        services.AddSingleton<IRequestEndpoint, GetTimeEndpoint>();
+        services.AddSingleton<IRequestEndpoint, GetConfigEndpoint>();
+        services.AddSingleton<IRequestEndpoint, GetStatusEndpoint>();
+        services.AddSingleton<GatewayMetrics>();
+        services.AddSingleton<GatewayStatus>();
+        return services;
+    }
+
+    public static WebApplication MapGateway(this WebApplication app)
+    {
+        app.UseWebSockets();
+        var socket = app.Services.GetRequiredService<DeviceSocketEndpoint>();
+        // The seed's ESP32 sketch connects to "/", everyone else to "/ws": both reach the same endpoint.
+        app.Use(async (context, next) =>
+        {
+            if (context.WebSockets.IsWebSocketRequest && context.Request.Path == "/")
+            {
+                await socket.HandleAsync(context);
+                return;
+            }
+            await next(context);
+        });
+        app.Map("/ws", socket.HandleAsync);
+        app.MapGet("/healthz", () => Results.Text("ok"));
+        app.MapStatusApi();
+        return app;
+    }
+}

@@ -1,0 +1,99 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using IotWs.Gateway.Connections;
+using IotWs.Gateway.Wire;
+using IotWs.Protocol;
+
+namespace IotWs.Gateway.Requests;
+
+/// <summary>A gateway endpoint a client can call with a "request" message.</summary>
+public interface IRequestEndpoint
+{
+    string Name { get; }
+
+    /// <summary>Returns the response data; throw MessageException(Forbidden/ValidationFailed, …) to answer success:false.</summary>
+    ValueTask<JsonNode?> InvokeAsync(ClientSession session, JsonElement data, CancellationToken ct);
+}
+
+/// <summary>
+/// Client → gateway "request": routed to the endpoint named, answered with "response" carrying the requestId.
+/// (A "response" message is the device answering the gateway's own request: the RPC feature handles it.)
+/// </summary>
+internal sealed class RequestRouter(IEnumerable<IRequestEndpoint> endpoints) : IMessageHandler
+{
+    private readonly Dictionary<string, IRequestEndpoint> _endpoints = endpoints.ToDictionary(e => e.Name, StringComparer.Ordinal);
+
+    public IReadOnlyCollection<string> Types { get; } = [MessageTypes.Request];
+
+    public async ValueTask HandleAsync(ClientSession session, JsonElement message, CancellationToken ct)
+    {
+        var requestId = JsonFields.RequiredString(message, Fields.RequestId);
+        var name = JsonFields.RequiredString(message, Fields.Endpoint);
+        var data = message.TryGetProperty(Fields.Data, out var d) ? d : default;
+        if (!_endpoints.TryGetValue(name, out var endpoint))
+        {
+            Reply(session, requestId, false, null, Endpoints.Unknown(name));
+            return;
+        }
+        try
+        {
+            var result = await endpoint.InvokeAsync(session, data, ct);
+            Reply(session, requestId, true, result, null);
+        }
+        catch (MessageException e)
+        {
+            Reply(session, requestId, false, null, e.Message, e.Code);
+        }
+    }
+
+    internal static void Reply(ClientSession session, string requestId, bool success, JsonNode? data, string? error, string? code = null) =>
+        session.Send(w =>
+        {
+            w.WriteStartObject();
+            w.WriteString(Fields.Type, MessageTypes.Response);
+            w.WriteString(Fields.RequestId, requestId);
+            w.WriteBoolean(Fields.Success, success);
+            if (success)
+            {
+                w.WritePropertyName(Fields.Data);
+                WireJson.WriteNode(w, data);
+            }
+            else
+            {
+                w.WriteString(Fields.Error, error);
+                if (code is not null) w.WriteString(Fields.Code, code);
+            }
+            w.WriteEndObject();
+        });
+}
+
+/// <summary>get_time: the gateway's clock, for devices without SNTP.</summary>
+internal sealed class GetTimeEndpoint(TimeProvider time) : IRequestEndpoint
+{
+    public string Name => Endpoints.GetTime;
+
+    public ValueTask<JsonNode?> InvokeAsync(ClientSession session, JsonElement data, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        return ValueTask.FromResult<JsonNode?>(new JsonObject
+        {
+            ["serverTime"] = WireJson.Time(now),
+            ["epochMs"] = now.ToUnixTimeMilliseconds(),
+        });
+    }
+}
+
+/// <summary>get_config: a device's own settings (the intervals the gateway expects of it).</summary>
+internal sealed class GetConfigEndpoint(Microsoft.Extensions.Options.IOptions<Configuration.GatewayOptions> options) : IRequestEndpoint
+{
+    public string Name => Endpoints.GetConfig;
+
+    public ValueTask<JsonNode?> InvokeAsync(ClientSession session, JsonElement data, CancellationToken ct) =>
+        ValueTask.FromResult<JsonNode?>(new JsonObject
+        {
+            ["deviceId"] = session.DeviceId,
+            [Fields.HeartbeatIntervalMs] = (long)session.HeartbeatInterval.TotalMilliseconds,
+            [Fields.ReadingIntervalMs] = (long)options.Value.SimulateReadingInterval.TotalMilliseconds,
+            ["maxPayloadSize"] = options.Value.MaxPayloadSize,
+        });
+}

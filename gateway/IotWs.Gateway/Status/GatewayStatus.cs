@@ -1,0 +1,114 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using System.Text.Json.Nodes;
+using IotWs.Gateway.Connections;
+using IotWs.Gateway.Storage;
+using IotWs.Protocol;
+
+namespace IotWs.Gateway.Status;
+
+/// <summary>Contributes a section to GET /api/status (readings, MQTT bridge, …).</summary>
+public interface IStatusContributor
+{
+    string Section { get; }
+    JsonNode? Snapshot();
+}
+
+/// <summary>Message counters, as System.Diagnostics.Metrics instruments and as rates for /api/status.</summary>
+public sealed class GatewayMetrics : IDisposable
+{
+    private readonly Meter _meter = new("IotWs.Gateway");
+    private long _in;
+    private long _out;
+    private long _lastIn;
+    private long _lastOut;
+    private long _lastTicks = Stopwatch.GetTimestamp();
+    private double _inRate;
+    private double _outRate;
+    private readonly object _gate = new();
+
+    public GatewayMetrics()
+    {
+        _meter.CreateObservableCounter("iotws.messages.received", () => Interlocked.Read(ref _in));
+        _meter.CreateObservableCounter("iotws.messages.sent", () => Interlocked.Read(ref _out));
+    }
+
+    public void MessageIn() => Interlocked.Increment(ref _in);
+    public void MessageOut() => Interlocked.Increment(ref _out);
+
+    /// <summary>Messages per second since the previous call that was at least a second ago.</summary>
+    public (double In, double Out) Rates()
+    {
+        lock (_gate)
+        {
+            var now = Stopwatch.GetTimestamp();
+            var seconds = Stopwatch.GetElapsedTime(_lastTicks, now).TotalSeconds;
+            if (seconds >= 1)
+            {
+                var i = Interlocked.Read(ref _in);
+                var o = Interlocked.Read(ref _out);
+                _inRate = (i - _lastIn) / seconds;
+                _outRate = (o - _lastOut) / seconds;
+                _lastIn = i;
+                _lastOut = o;
+                _lastTicks = now;
+            }
+            return (_inRate, _outRate);
+        }
+    }
+
+    public void Dispose() => _meter.Dispose();
+}
+
+/// <summary>The seed's getStatus(): connections by client type, uptime, message rates, database size, and feature sections.</summary>
+public sealed class GatewayStatus(ConnectionRegistry registry, GatewayMetrics metrics, GatewayDatabase db, TimeProvider time, IEnumerable<IStatusContributor> contributors)
+{
+    private readonly DateTimeOffset _started = time.GetUtcNow();
+
+    public JsonObject GetStatus()
+    {
+        var byType = new Dictionary<string, int>
+        {
+            [ClientTypes.Microcontroller] = 0,
+            [ClientTypes.Application] = 0,
+            [ClientTypes.Service] = 0,
+        };
+        var authenticated = 0;
+        foreach (var s in registry.All)
+        {
+            byType[s.ClientType] = byType.GetValueOrDefault(s.ClientType) + 1;
+            if (s.IsAuthenticated) authenticated++;
+        }
+        var (inRate, outRate) = metrics.Rates();
+        var types = new JsonObject();
+        foreach (var (k, v) in byType) types[k] = v;
+        var status = new JsonObject
+        {
+            ["uptimeSeconds"] = (long)(time.GetUtcNow() - _started).TotalSeconds,
+            ["startedAt"] = Wire.WireJson.Time(_started),
+            ["connections"] = new JsonObject
+            {
+                ["total"] = registry.Count,
+                ["authenticated"] = authenticated,
+                ["byClientType"] = types,
+            },
+            ["messageRates"] = new JsonObject
+            {
+                ["inPerSecond"] = Math.Round(inRate, 1),
+                ["outPerSecond"] = Math.Round(outRate, 1),
+            },
+            ["database"] = new JsonObject { ["path"] = db.FilePath, ["sizeBytes"] = db.SizeBytes() },
+        };
+        foreach (var c in contributors) status[c.Section] = c.Snapshot();
+        return status;
+    }
+}
+
+/// <summary>get_status over the WebSocket: the same object as GET /api/status.</summary>
+internal sealed class GetStatusEndpoint(GatewayStatus status) : Requests.IRequestEndpoint
+{
+    public string Name => Endpoints.GetStatus;
+
+    public ValueTask<JsonNode?> InvokeAsync(ClientSession session, System.Text.Json.JsonElement data, CancellationToken ct) =>
+        ValueTask.FromResult<JsonNode?>(status.GetStatus());
+}

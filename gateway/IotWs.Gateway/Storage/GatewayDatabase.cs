@@ -1,0 +1,107 @@
+using IotWs.Gateway.Configuration;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Options;
+
+namespace IotWs.Gateway.Storage;
+
+/// <summary>A feature's own schema steps; step i brings the feature to version i+1.</summary>
+public interface ISchemaMigration
+{
+    string Feature { get; }
+    IReadOnlyList<string> Steps { get; }
+}
+
+/// <summary>The gateway's SQLite file: opens tuned connections and migrates every feature's schema at start.</summary>
+public sealed class GatewayDatabase
+{
+    public const string FileName = "iotws.db";
+
+    public GatewayDatabase(IOptions<GatewayOptions> options, IEnumerable<ISchemaMigration> migrations)
+        : this(options.Value.DataDirectory, migrations)
+    {
+    }
+
+    public GatewayDatabase(string dataDirectory, IEnumerable<ISchemaMigration> migrations)
+    {
+        Directory.CreateDirectory(dataDirectory);
+        FilePath = Path.GetFullPath(Path.Combine(dataDirectory, FileName));
+        ConnectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = FilePath,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Cache = SqliteCacheMode.Private,
+            Pooling = true,
+            DefaultTimeout = 30,
+        }.ToString();
+        Migrate(migrations);
+    }
+
+    public string FilePath { get; }
+    public string ConnectionString { get; }
+
+    /// <summary>An open connection in WAL mode; synchronous=NORMAL is durable across process crashes in WAL.</summary>
+    public SqliteConnection Open()
+    {
+        var connection = new SqliteConnection(ConnectionString);
+        connection.Open();
+        using var pragma = connection.CreateCommand();
+        // busy_timeout lets CLI verbs run while the gateway holds the write lock.
+        pragma.CommandText = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000;";
+        pragma.ExecuteNonQuery();
+        return connection;
+    }
+
+    /// <summary>Size of the database and its WAL on disk.</summary>
+    public long SizeBytes()
+    {
+        long size = 0;
+        foreach (var suffix in new[] { "", "-wal", "-shm" })
+        {
+            var info = new FileInfo(FilePath + suffix);
+            if (info.Exists) size += info.Length;
+        }
+        return size;
+    }
+
+    private void Migrate(IEnumerable<ISchemaMigration> migrations)
+    {
+        using var connection = Open();
+        Execute(connection, null, "CREATE TABLE IF NOT EXISTS schema_versions (feature TEXT PRIMARY KEY, version INTEGER NOT NULL)");
+        foreach (var migration in migrations.OrderBy(m => m.Feature, StringComparer.Ordinal))
+        {
+            using var tx = connection.BeginTransaction();
+            var current = CurrentVersion(connection, tx, migration.Feature);
+            for (var step = current; step < migration.Steps.Count; step++)
+            {
+                Execute(connection, tx, migration.Steps[step]);
+            }
+            if (migration.Steps.Count > current)
+            {
+                using var set = connection.CreateCommand();
+                set.Transaction = tx;
+                set.CommandText = "INSERT INTO schema_versions(feature, version) VALUES ($f, $v) ON CONFLICT(feature) DO UPDATE SET version = excluded.version";
+                set.Parameters.AddWithValue("$f", migration.Feature);
+                set.Parameters.AddWithValue("$v", migration.Steps.Count);
+                set.ExecuteNonQuery();
+            }
+            tx.Commit();
+        }
+    }
+
+    private static int CurrentVersion(SqliteConnection connection, SqliteTransaction tx, string feature)
+    {
+        using var cmd = connection.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = "SELECT version FROM schema_versions WHERE feature = $f";
+        cmd.Parameters.AddWithValue("$f", feature);
+        return cmd.ExecuteScalar() is long v ? (int)v : 0;
+    }
+
+    private static void Execute(SqliteConnection connection, SqliteTransaction? tx, string sql)
+    {
+        using var cmd = connection.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = sql;
+        cmd.ExecuteNonQuery();
+    }
+}
