@@ -5,9 +5,16 @@ namespace IotWs.Gateway.Dashboard;
 /// <summary>Serves the web dashboard (the static files in wwwroot) at <c>GET /</c>.</summary>
 public static class DashboardEndpoints
 {
+    private const string MappedKey = "iotws.dashboard.mapped";
+
     /// <summary>Adds index.html as the default document and serves the dashboard's files.</summary>
     public static WebApplication MapDashboard(this WebApplication app)
     {
+        // Idempotent, so a host that wires the gateway and a test that adds the dashboard agree.
+        if (!((IApplicationBuilder)app).Properties.TryAdd(MappedKey, true))
+        {
+            return app;
+        }
         var files = FindDashboardFiles(app.Environment, app.Logger);
         app.UseDefaultFiles(new DefaultFilesOptions { FileProvider = files });
         app.UseStaticFiles(new StaticFileOptions

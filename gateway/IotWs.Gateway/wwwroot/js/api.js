@@ -56,7 +56,7 @@ export async function api(path, { method = 'GET', body, key = session.key, accep
     try { parsed = JSON.parse(text); } catch { /* keep the text */ }
   }
   if (!ok) {
-    const reason = (parsed && (parsed.message || parsed.error || parsed.title)) || response.statusText;
+    const reason = (parsed && (parsed.detail || parsed.message || parsed.error || parsed.title)) || response.statusText;
     throw new ApiError(response.status, `${response.status} ${reason}`, parsed);
   }
   return accept ? { status: response.status, body: parsed } : parsed;
