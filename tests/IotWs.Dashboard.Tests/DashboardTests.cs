@@ -173,6 +173,7 @@ public sealed class DashboardTests(Browser browser, ITestOutputHelper output)
         var steps = await page.GetByTestId("rpc-call").First.Locator(".steps li").AllInnerTextsAsync();
         Assert.Contains(steps, s => s.StartsWith("rebooting", StringComparison.Ordinal));
         Assert.Equal(8, device.BootId);
+        await session.ScreenshotAsync("device-reboot-confirmed");
 
         await page.GetByTestId("nav-audit").ClickAsync();
         await Expect(page.GetByTestId("audit-rows")).ToContainTextAsync("reboot");

@@ -197,7 +197,7 @@ function showConnection(state, detail) {
   const el = byId('conn-indicator');
   const words = {
     connecting: 'Connecting…',
-    connected: 'Live',
+    connected: 'Connected',
     reconnecting: `Reconnecting…${detail ? ` (${detail})` : ''}`,
     stopped: 'Not connected',
   };

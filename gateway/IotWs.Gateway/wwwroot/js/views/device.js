@@ -109,9 +109,7 @@ export function createDeviceView(root, live) {
     if (refs.seen.dataset.iso !== (d.lastSeen || '')) setAgo(refs.seen, d.lastSeen);
     refs.temp.textContent = fixed1(d.lastReading?.temperature);
     refs.hum.textContent = fixed1(d.lastReading?.humidity);
-    const health = sensorHealth(d);
-    refs.health.textContent = health.text;
-    refs.health.classList.toggle('warn', health.warn);
+    fill(refs.health, sensorHealth(d));
   }
 
   function renderPresence(history) {

@@ -5,16 +5,20 @@
 import { h, fill, fixed1, agoTime, setAgo, setStatusBadge, statusBadge } from '../dom.js';
 import { store, sortedDevices, activeAlerts } from '../store.js';
 
+/** "Sensor OK · WiFi -61 dBm"; the sensor part is flagged when reads have failed. */
 export function sensorHealth(device) {
   const hb = device.heartbeat;
-  if (!hb) return { text: 'Sensor: no report yet', warn: false };
+  if (!hb) return [h('span', {}, 'Sensor: no report yet')];
   const parts = [];
   if (typeof hb.sensorErrors === 'number') {
-    parts.push(hb.sensorErrors === 0 ? 'Sensor OK'
-      : `Sensor: ${hb.sensorErrors} failed read${hb.sensorErrors === 1 ? '' : 's'}`);
+    parts.push(hb.sensorErrors === 0
+      ? h('span', {}, 'Sensor OK')
+      : h('span', { class: 'warn' }, h('span', { 'aria-hidden': 'true' }, '⚠ '),
+        `Sensor: ${hb.sensorErrors} failed read${hb.sensorErrors === 1 ? '' : 's'}`));
   }
-  if (typeof hb.rssi === 'number') parts.push(`WiFi ${hb.rssi} dBm`);
-  return { text: parts.join(' · ') || 'Sensor: no report yet', warn: hb.sensorErrors > 0 };
+  if (typeof hb.rssi === 'number') parts.push(h('span', {}, `WiFi ${hb.rssi} dBm`));
+  if (parts.length === 0) return [h('span', {}, 'Sensor: no report yet')];
+  return parts.flatMap((p, i) => (i ? [' · ', p] : [p]));
 }
 
 export function createFleetView(root) {
@@ -65,9 +69,7 @@ export function createFleetView(root) {
     refs.temp.textContent = fixed1(d.lastReading?.temperature);
     refs.hum.textContent = fixed1(d.lastReading?.humidity);
     if (refs.seen.dataset.iso !== (d.lastSeen || '')) setAgo(refs.seen, d.lastSeen);
-    const health = sensorHealth(d);
-    refs.health.textContent = health.text;
-    refs.health.classList.toggle('warn', health.warn);
+    fill(refs.health, sensorHealth(d));
     card.setAttribute('aria-label',
       `${d.name || d.deviceId}: ${d.status || 'unknown'}, ${fixed1(d.lastReading?.temperature)} °C, ${fixed1(d.lastReading?.humidity)} %RH`);
   }
