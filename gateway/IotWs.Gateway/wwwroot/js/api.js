@@ -30,7 +30,7 @@ export function whenUnauthorized(handler) { onUnauthorized = handler; }
  * `accept` lists statuses besides 2xx whose body is a normal answer (e.g. 504 for an RPC
  * that timed out); the result is then { status, body }.
  */
-export async function api(path, { method = 'GET', body, key = session.key, accept, raw } = {}) {
+export async function api(path, { method = 'GET', body, key = session.key, accept } = {}) {
   const headers = { Authorization: `Bearer ${key}` };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   let response;
@@ -48,7 +48,6 @@ export async function api(path, { method = 'GET', body, key = session.key, accep
     throw new ApiError(401, 'Not authorized');
   }
   const ok = response.ok || (accept && accept.includes(response.status));
-  if (raw && ok) return response;
   const text = await response.text();
   const type = response.headers.get('Content-Type') || '';
   let parsed = text;

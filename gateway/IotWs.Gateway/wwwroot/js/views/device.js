@@ -11,6 +11,8 @@ import { createRpcPanel } from './rpc.js';
 const LIVE_WINDOW_MS = 15 * 60_000;
 const LIVE_MAX_POINTS = 2000;
 const HOUR = 3_600_000;
+const MAX_ROWS = 9_000; // below the gateway's 10,000-row cap per answer
+const BUCKET_MS = { '1m': 60_000, '1h': HOUR };
 
 // Resolution follows the range so a chart never has to draw more than ~10,000 points.
 export const RANGES = [
@@ -142,18 +144,26 @@ export function createDeviceView(root, live) {
     const to = new Date();
     const from = new Date(to.getTime() - LIVE_WINDOW_MS);
     try {
-      const rows = await api(`/api/devices/${enc(id)}/readings?from=${enc(from.toISOString())}&to=${enc(to.toISOString())}&resolution=raw&format=json`);
+      const [rows] = await fetchRange(id, from.getTime(), to.getTime(), 'raw', 'json');
       if (id !== deviceId) return;
       for (const r of rows) addLive(r);
     } catch { /* the live stream still fills the chart */ }
     drawLive();
   }
 
-  function historyUrl(format) {
-    const to = new Date();
-    const from = new Date(to.getTime() - range.ms);
-    return `/api/devices/${enc(deviceId)}/readings?from=${enc(from.toISOString())}&to=${enc(to.toISOString())}`
-      + `&resolution=${resolutionFor(range.ms)}&format=${format}`;
+  /**
+   * Reads a range from the API in pieces of at most MAX_ROWS buckets: the gateway caps one
+   * answer at 10,000 rows (newest kept), and 7 days of minutes are 10,080.
+   * Returns one array per piece, oldest piece first (JSON rows or CSV text).
+   */
+  async function fetchRange(id, from, to, resolution, format) {
+    const bucket = BUCKET_MS[resolution];
+    const span = bucket ? bucket * MAX_ROWS : to - from + 1;
+    const pieces = [];
+    // 'from' and 'to' are both inclusive on the gateway, so pieces meet without overlap.
+    for (let start = from; start <= to; start += span) pieces.push([start, Math.min(to, start + span - 1)]);
+    return Promise.all(pieces.map(([a, b]) => api(`/api/devices/${enc(id)}/readings?from=${enc(new Date(a).toISOString())}`
+      + `&to=${enc(new Date(b).toISOString())}&resolution=${resolution}&format=${format}&limit=${MAX_ROWS}`)));
   }
 
   async function loadHistory() {
@@ -164,7 +174,7 @@ export function createDeviceView(root, live) {
     const to = Date.now();
     const from = to - range.ms;
     try {
-      const rows = await api(historyUrl('json'));
+      const rows = (await fetchRange(deviceId, from, to, resolution, 'json')).flat();
       if (ticket !== historyRequest) return;
       const toPoint = resolution === 'raw' ? readingPoint : bucketPoint;
       const temps = rows.map((r) => toPoint(r, 'temperature'));
@@ -192,11 +202,13 @@ export function createDeviceView(root, live) {
   async function downloadCsv() {
     refs.csv.disabled = true;
     try {
-      // A plain link cannot carry the bearer header, so fetch and hand over a Blob.
-      const response = await api(historyUrl('csv'), { raw: true });
-      const blob = await response.blob();
-      const url = URL.createObjectURL(blob);
-      const a = h('a', { href: url, download: `${deviceId}-${range.key}-${resolutionFor(range.ms)}.csv`, hidden: true });
+      // A plain link cannot carry the bearer header, so fetch the text and hand over a Blob.
+      const to = Date.now();
+      const resolution = resolutionFor(range.ms);
+      const pieces = await fetchRange(deviceId, to - range.ms, to, resolution, 'csv');
+      const text = pieces.map((csv, i) => (i === 0 ? csv : csv.slice(csv.indexOf('\n') + 1))).join('');
+      const url = URL.createObjectURL(new Blob([text], { type: 'text/csv' }));
+      const a = h('a', { href: url, download: `${deviceId}-${range.key}-${resolution}.csv`, hidden: true });
       document.body.append(a);
       a.click();
       a.remove();

@@ -20,6 +20,14 @@ export const MEANING = {
   unconfirmed: 'the device did not come back with a new boot in time',
 };
 
+/** The gateway's error codes, for the same reader. */
+const ERRORS = {
+  device_offline: 'The device is not connected. To send it when the device is back, tick “keep the command” and try again.',
+  device_disconnected: 'The device disconnected before it answered; the command was not repeated.',
+  gateway_restarted: 'The gateway restarted while the command was in flight.',
+  timeout: 'No answer within 5 seconds.',
+};
+
 const COMMANDS = [
   { endpoint: 'reboot', label: 'Reboot', confirm: true },
   { endpoint: 'get_sensor_status', label: 'Get sensor status' },
@@ -114,7 +122,7 @@ export function createRpcPanel(deviceId) {
           h('time', { datetime: s.at, class: 'muted' }, localTime(s.at))))),
       call.result !== undefined && call.result !== null
         ? h('pre', { class: 'result', 'data-testid': 'rpc-result' }, JSON.stringify(call.result, null, 2)) : null,
-      call.error ? h('p', { class: 'error', 'data-testid': 'rpc-error' }, String(call.error)) : null);
+      call.error ? h('p', { class: 'error', 'data-testid': 'rpc-error' }, ERRORS[call.error] || String(call.error)) : null);
   }
 
   return {
