@@ -55,6 +55,8 @@ public static class GatewayServices
         services.AddSingleton<IMessageHandler, AuthHandler>();
         services.AddSingleton<IMessageHandler, HeartbeatHandler>();
 
+        services.AddSingleton<IotWs.Gateway.Devices.IDevicePresence, IotWs.Gateway.Devices.ConnectionPresence>();
+
         // Publish/subscribe
         services.AddSingleton<InProcessTopicBroker>();
         services.AddSingleton<ITopicBroker>(sp => sp.GetRequiredService<InProcessTopicBroker>());
