@@ -223,6 +223,42 @@ public class MosquittoTests(ITestOutputHelper output)
         Assert.DoesNotContain(inbox.Messages, m => m.Text() == "offline");
     }
 
+    [MosquittoFact]
+    public async Task Tls_connection_publishes_and_subscribes_when_the_broker_certificate_is_trusted()
+    {
+        await using var broker = await MosquittoBroker.StartAsync(tls: true);
+        var trusted = broker.Certificate!.GetCertHashString();
+        await using var client = new MqttClient(
+            TestClients.Options(broker.Port, "tls") with
+            {
+                UseTls = true,
+                CertificateValidation = (_, certificate, _, _) => certificate?.GetCertHashString() == trusted,
+            },
+            new TestLogger<MqttClient>(output));
+        var inbox = new Inbox();
+        client.MessageReceived += inbox.OnMessageAsync;
+
+        await client.ConnectAsync(new CancellationTokenSource(Timeout).Token);
+        await client.SubscribeAsync("secure/#", MqttQos.AtLeastOnce);
+        await client.PublishAsync("secure/echo", "over tls"u8.ToArray(), MqttQos.AtLeastOnce);
+
+        await inbox.WaitForAsync("secure/echo", "over tls");
+    }
+
+    [MosquittoFact]
+    public async Task Tls_connection_to_an_untrusted_certificate_never_connects()
+    {
+        await using var broker = await MosquittoBroker.StartAsync(tls: true);
+        await using var client = new MqttClient(TestClients.Options(broker.Port, "tls") with { UseTls = true });
+
+        var connecting = client.ConnectAsync();
+
+        await Eventually.UntilAsync(() => client.Status.LastError is not null, "the first attempt fails");
+        Assert.StartsWith("AuthenticationException", client.Status.LastError, StringComparison.Ordinal);
+        Assert.False(client.IsConnected);
+        Assert.False(connecting.IsCompleted);
+    }
+
     private async Task<MqttClient> ConnectedClientAsync(int port, string clientId, Func<MqttClientOptions, MqttClientOptions>? configure = null)
     {
         var options = TestClients.Options(port, clientId);

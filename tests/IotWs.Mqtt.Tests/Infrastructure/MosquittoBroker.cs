@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 
 namespace IotWs.Mqtt.Tests.Infrastructure;
 
@@ -15,14 +17,14 @@ internal sealed class MosquittoBroker : IAsyncDisposable
     private readonly string _configPath;
     private Process? _process;
 
-    private MosquittoBroker(bool persistent)
+    private MosquittoBroker(bool persistent, bool tls)
     {
         _directory = Directory.CreateTempSubdirectory("iotws-mosquitto-").FullName;
         _configPath = Path.Combine(_directory, "mosquitto.conf");
         Port = FreeLoopbackPort();
         // "user root" only matters when the tests run as root: it stops Mosquitto dropping to a user
         // that could not write the temp directory.
-        File.WriteAllLines(_configPath,
+        List<string> config =
         [
             $"listener {Port} 127.0.0.1",
             "allow_anonymous true",
@@ -30,17 +32,26 @@ internal sealed class MosquittoBroker : IAsyncDisposable
             $"persistence_location {_directory}/",
             $"log_dest file {LogPath}",
             "user root",
-        ]);
+        ];
+        if (tls)
+        {
+            Certificate = WriteSelfSignedCertificate(config);
+        }
+
+        File.WriteAllLines(_configPath, config);
     }
+
+    /// <summary>The broker's self-signed certificate when started with TLS.</summary>
+    public X509Certificate2? Certificate { get; }
 
     public int Port { get; }
 
     public string LogPath => Path.Combine(_directory, "mosquitto.log");
 
-    public static async Task<MosquittoBroker> StartAsync(bool persistent = true)
+    public static async Task<MosquittoBroker> StartAsync(bool persistent = true, bool tls = false)
     {
         RequireInstalled(BrokerPath);
-        var broker = new MosquittoBroker(persistent);
+        var broker = new MosquittoBroker(persistent, tls);
         try
         {
             await broker.RestartAsync();
@@ -109,6 +120,7 @@ internal sealed class MosquittoBroker : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await KillAsync();
+        Certificate?.Dispose();
         try
         {
             Directory.Delete(_directory, recursive: true);
@@ -117,6 +129,24 @@ internal sealed class MosquittoBroker : IAsyncDisposable
         {
             // Best effort: a leftover temp directory must not fail a test.
         }
+    }
+
+    private X509Certificate2 WriteSelfSignedCertificate(List<string> config)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=localhost", key, HashAlgorithmName.SHA256);
+        var names = new SubjectAlternativeNameBuilder();
+        names.AddDnsName("localhost");
+        names.AddIpAddress(IPAddress.Loopback);
+        request.CertificateExtensions.Add(names.Build());
+        var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
+        var certPath = Path.Combine(_directory, "broker.crt");
+        var keyPath = Path.Combine(_directory, "broker.key");
+        File.WriteAllText(certPath, certificate.ExportCertificatePem());
+        File.WriteAllText(keyPath, key.ExportPkcs8PrivateKeyPem());
+        config.Add($"certfile {certPath}");
+        config.Add($"keyfile {keyPath}");
+        return certificate;
     }
 
     private static int FreeLoopbackPort()
