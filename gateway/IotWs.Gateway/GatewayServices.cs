@@ -1,6 +1,7 @@
 using IotWs.Gateway.Configuration;
 using IotWs.Gateway.Connections;
 using IotWs.Gateway.Identity;
+using IotWs.Gateway.Mqtt;
 using IotWs.Gateway.PubSub;
 using IotWs.Gateway.Requests;
 using IotWs.Gateway.Status;
@@ -70,6 +71,8 @@ public static class GatewayServices
         services.AddSingleton<IRequestEndpoint, GetStatusEndpoint>();
         services.AddSingleton<GatewayMetrics>();
         services.AddSingleton<GatewayStatus>();
+
+        services.AddMqttBridge();
         return services;
     }
 
