@@ -3,6 +3,7 @@ using IotWs.Gateway.Connections;
 using IotWs.Gateway.Identity;
 using IotWs.Gateway.PubSub;
 using IotWs.Gateway.Requests;
+using IotWs.Gateway.Rpc;
 using IotWs.Gateway.Status;
 using IotWs.Gateway.Storage;
 using Microsoft.Extensions.Options;
@@ -70,6 +71,7 @@ public static class GatewayServices
         services.AddSingleton<IRequestEndpoint, GetStatusEndpoint>();
         services.AddSingleton<GatewayMetrics>();
         services.AddSingleton<GatewayStatus>();
+        services.AddRpc();
         return services;
     }
 
@@ -90,6 +92,7 @@ public static class GatewayServices
         app.Map("/ws", socket.HandleAsync);
         app.MapGet("/healthz", () => Results.Text("ok"));
         app.MapStatusApi();
+        app.MapRpcApi();
         return app;
     }
 }
