@@ -175,9 +175,16 @@ internal sealed class RpcCallStore(GatewayDatabase db)
                 cmd.Parameters.AddWithValue("$limit", limit);
             });
 
-    /// <summary>The newest call of this device with this key whose idempotency window is still open.</summary>
+    /// <summary>
+    /// The newest call of this device with this key whose idempotency window is still open. A call that failed
+    /// without ever being sent (device_offline) does not count: nothing ran, so a retry must really try again.
+    /// </summary>
     public RpcCall? FindByIdempotencyKey(string deviceId, string key, DateTimeOffset now) =>
-        Query("WHERE device_id = $device AND idempotency_key = $key AND idempotent_until > $now ORDER BY seq DESC LIMIT 1", cmd =>
+        Query("""
+            WHERE device_id = $device AND idempotency_key = $key AND idempotent_until > $now
+              AND NOT (status = 'failed' AND sent_at IS NULL)
+            ORDER BY seq DESC LIMIT 1
+            """, cmd =>
         {
             cmd.Parameters.AddWithValue("$device", deviceId);
             cmd.Parameters.AddWithValue("$key", key);

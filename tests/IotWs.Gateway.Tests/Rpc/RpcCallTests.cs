@@ -334,6 +334,25 @@ public sealed class RpcCallTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Retry_with_the_same_idempotency_key_after_device_offline_really_tries_again()
+    {
+        var token = _gateway.AddDevice("esp-1");
+        using var http = _gateway.Http(_techKey);
+        var body = new { endpoint = "identify", idempotencyKey = "retry-me" };
+
+        var (_, offline, _) = await PostAsync(http, "esp-1", body);
+        Assert.Equal("device_offline", offline.GetProperty("error").GetString());
+
+        await using var device = await _gateway.ConnectDeviceAsync("esp-1", token);
+        var retry = PostAsync(http, "esp-1", body);
+        await AnswerAsync(device, await device.ReceiveAsync("request"), new { ok = true });
+        var (status, call, _) = await retry;
+        Assert.Equal(200, status);
+        Assert.Equal("succeeded", call.GetProperty("status").GetString());
+        Assert.NotEqual(offline.GetProperty("id").GetString(), call.GetProperty("id").GetString());
+    }
+
+    [Fact]
     public async Task Same_idempotency_key_for_a_queued_call_queues_it_once()
     {
         var token = _gateway.AddDevice("esp-1");
