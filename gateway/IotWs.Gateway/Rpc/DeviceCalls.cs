@@ -13,7 +13,7 @@ namespace IotWs.Gateway.Rpc;
 /// The gateway's calls to devices: makes each call, queues persistent ones until their device is back,
 /// follows every call to its outcome (including reboot confirmation by bootId) and records each step in the audit log.
 /// </summary>
-internal sealed class DeviceCalls : IAsyncDisposable
+internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
 {
     /// <summary>Error of a non-persistent call to a device that has no open connection.</summary>
     public const string DeviceOffline = DeviceRequest.DeviceOffline;
@@ -384,6 +384,8 @@ internal sealed class DeviceCalls : IAsyncDisposable
             lock (_background) _background.Remove(t);
         }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
+
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
 
     public async ValueTask DisposeAsync()
     {

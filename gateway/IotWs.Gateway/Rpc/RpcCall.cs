@@ -41,12 +41,7 @@ public sealed class RpcCall
     internal DateTimeOffset? ConfirmDeadline { get; init; }
 
     /// <summary>True once the call will not change any more, or is a reboot the device acknowledged (what POST waits for).</summary>
-    public bool IsSettled => IsSettledStatus(Status);
-
-    public bool IsFinal => Status is RpcStatuses.Succeeded or RpcStatuses.Failed or RpcStatuses.Timeout
-        or RpcStatuses.Expired or RpcStatuses.Confirmed or RpcStatuses.Unconfirmed;
-
-    public static bool IsSettledStatus(string status) => status is not (RpcStatuses.Queued or RpcStatuses.Sent);
+    public bool IsSettled => Status is not (RpcStatuses.Queued or RpcStatuses.Sent);
 
     /// <summary>The call object: exactly the fields the dashboard is built against, every one present (null when not applicable).</summary>
     public JsonObject ToJson()
