@@ -64,6 +64,9 @@ public static class GatewayServices
         services.AddSingleton<IMessageHandler, PubSubHandlers>();
         services.AddHostedService<SubscriptionCleanup>();
 
+        // Calls to devices, rpc_call methods and their audit log
+        services.AddRpc();
+
         // Requests and status
         services.AddSingleton<IMessageHandler, RequestRouter>();
         services.AddSingleton<IRequestEndpoint, GetTimeEndpoint>();
@@ -71,7 +74,6 @@ public static class GatewayServices
         services.AddSingleton<IRequestEndpoint, GetStatusEndpoint>();
         services.AddSingleton<GatewayMetrics>();
         services.AddSingleton<GatewayStatus>();
-        services.AddRpc();
         return services;
     }
 
