@@ -4,6 +4,7 @@ using IotWs.Gateway.Identity;
 using IotWs.Gateway.Mqtt;
 using IotWs.Gateway.PubSub;
 using IotWs.Gateway.Requests;
+using IotWs.Gateway.Rpc;
 using IotWs.Gateway.Status;
 using IotWs.Gateway.Storage;
 using Microsoft.Extensions.Options;
@@ -64,6 +65,9 @@ public static class GatewayServices
         services.AddSingleton<IMessageHandler, PubSubHandlers>();
         services.AddHostedService<SubscriptionCleanup>();
 
+        // Calls to devices, rpc_call methods and their audit log
+        services.AddRpc();
+
         // Requests and status
         services.AddSingleton<IMessageHandler, RequestRouter>();
         services.AddSingleton<IRequestEndpoint, GetTimeEndpoint>();
@@ -93,6 +97,7 @@ public static class GatewayServices
         app.Map("/ws", socket.HandleAsync);
         app.MapGet("/healthz", () => Results.Text("ok"));
         app.MapStatusApi();
+        app.MapRpcApi();
         return app;
     }
 }
