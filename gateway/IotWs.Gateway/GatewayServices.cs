@@ -1,8 +1,10 @@
 using IotWs.Gateway.Configuration;
 using IotWs.Gateway.Connections;
 using IotWs.Gateway.Identity;
+using IotWs.Gateway.Mqtt;
 using IotWs.Gateway.PubSub;
 using IotWs.Gateway.Requests;
+using IotWs.Gateway.Rpc;
 using IotWs.Gateway.Status;
 using IotWs.Gateway.Storage;
 using Microsoft.Extensions.Options;
@@ -55,11 +57,16 @@ public static class GatewayServices
         services.AddSingleton<IMessageHandler, AuthHandler>();
         services.AddSingleton<IMessageHandler, HeartbeatHandler>();
 
+        services.AddSingleton<IotWs.Gateway.Devices.IDevicePresence, IotWs.Gateway.Devices.ConnectionPresence>();
+
         // Publish/subscribe
         services.AddSingleton<InProcessTopicBroker>();
         services.AddSingleton<ITopicBroker>(sp => sp.GetRequiredService<InProcessTopicBroker>());
         services.AddSingleton<IMessageHandler, PubSubHandlers>();
         services.AddHostedService<SubscriptionCleanup>();
+
+        // Calls to devices, rpc_call methods and their audit log
+        services.AddRpc();
 
         // Requests and status
         services.AddSingleton<IMessageHandler, RequestRouter>();
@@ -68,6 +75,8 @@ public static class GatewayServices
         services.AddSingleton<IRequestEndpoint, GetStatusEndpoint>();
         services.AddSingleton<GatewayMetrics>();
         services.AddSingleton<GatewayStatus>();
+
+        services.AddMqttBridge();
         return services;
     }
 
@@ -88,6 +97,7 @@ public static class GatewayServices
         app.Map("/ws", socket.HandleAsync);
         app.MapGet("/healthz", () => Results.Text("ok"));
         app.MapStatusApi();
+        app.MapRpcApi();
         return app;
     }
 }

@@ -91,28 +91,37 @@ public sealed class DeviceSocketEndpoint(
     {
         var socket = session.Socket;
         var max = _options.MaxPayloadSize;
-        var buffer = ArrayPool<byte>.Shared.Rent(Math.Min(max + 1, 1 << 20));
         var limiter = new RateLimiter(_options.RateLimit, time.GetTimestamp());
-        session.Items["rate"] = limiter;
-        try
+        while (!session.IsClosing)
         {
-            while (!session.IsClosing)
+            // Wait for the next frame without holding a buffer, so an idle connection costs no receive memory.
+            // Not cancellable on purpose: cancelling a receive aborts the socket before our close frame goes out.
+            var first = await socket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None);
+            if (first.MessageType == WebSocketMessageType.Close)
+            {
+                session.Close(socket.CloseStatus is { } cs ? (int)cs : CloseCodes.Normal, "closed by client");
+                return;
+            }
+            var buffer = ArrayPool<byte>.Shared.Rent(4096);
+            try
             {
                 var length = 0;
-                var big = (byte[]?)null;
-                ValueWebSocketReceiveResult result;
-                do
+                var result = first;
+                while (!result.EndOfMessage)
                 {
-                    var target = big ?? buffer;
-                    if (length == target.Length)
+                    if (length == buffer.Length)
                     {
-                        // Grow past the first rented block only for messages that fit the limit.
-                        big = new byte[Math.Min(max + 1, target.Length * 2)];
-                        Buffer.BlockCopy(target, 0, big, 0, length);
-                        target = big;
+                        var bigger = ArrayPool<byte>.Shared.Rent(Math.Min(max + 1, buffer.Length * 2));
+                        Buffer.BlockCopy(buffer, 0, bigger, 0, length);
+                        ArrayPool<byte>.Shared.Return(buffer);
+                        buffer = bigger;
                     }
-                    // Not cancellable on purpose: cancelling a receive aborts the socket before our close frame goes out.
-                    result = await socket.ReceiveAsync(target.AsMemory(length), CancellationToken.None);
+                    result = await socket.ReceiveAsync(buffer.AsMemory(length), CancellationToken.None);
+                    if (result.MessageType == WebSocketMessageType.Close)
+                    {
+                        session.Close(socket.CloseStatus is { } cs ? (int)cs : CloseCodes.Normal, "closed by client");
+                        return;
+                    }
                     length += result.Count;
                     if (length > max)
                     {
@@ -121,52 +130,47 @@ public sealed class DeviceSocketEndpoint(
                         return;
                     }
                 }
-                while (!result.EndOfMessage && result.MessageType != WebSocketMessageType.Close);
-
                 metrics.MessageIn();
-                if (result.MessageType == WebSocketMessageType.Close)
-                {
-                    session.Close(socket.CloseStatus is { } cs ? (int)cs : CloseCodes.Normal, "closed by client");
-                    return;
-                }
-
-                switch (limiter.Take(time.GetTimestamp(), time.TimestampFrequency))
-                {
-                    case RateLimiter.Verdict.Reject:
-                        session.SendError(ErrorCodes.RateLimited, $"More than {_options.RateLimit.MessagesPerSecond} messages/s (burst {_options.RateLimit.Burst}); this message was not processed.");
-                        continue;
-                    case RateLimiter.Verdict.Close:
-                        GatewayLog.ClosedByGateway(logger, session.ClientId, CloseCodes.RateLimited, "rate limit exceeded repeatedly");
-                        session.Close(CloseCodes.RateLimited, "rate limit exceeded repeatedly");
-                        return;
-                }
-
-                if (result.MessageType == WebSocketMessageType.Binary)
-                {
-                    session.SendError(ErrorCodes.UnsupportedBinary, "Binary frames are not supported: send JSON as text frames.");
-                    continue;
-                }
-
-                var bytes = (big ?? buffer).AsMemory(0, length);
-                JsonDocument document;
-                try
-                {
-                    document = JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = 32 });
-                }
-                catch (JsonException e)
-                {
-                    session.SendError(ErrorCodes.InvalidJson, $"The message is not valid JSON: {e.Message}");
-                    continue;
-                }
-                using (document)
-                {
-                    await dispatcher.DispatchAsync(session, document.RootElement, session.Closing);
-                }
+                await ProcessAsync(session, limiter, first.MessageType, buffer.AsMemory(0, length));
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
             }
         }
-        finally
+    }
+
+    /// <summary>Rate limit, frame type, JSON parse, then dispatch. The bytes are only valid during this call.</summary>
+    private async ValueTask ProcessAsync(ClientSession session, RateLimiter limiter, WebSocketMessageType type, ReadOnlyMemory<byte> bytes)
+    {
+        switch (limiter.Take(time.GetTimestamp(), time.TimestampFrequency))
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            case RateLimiter.Verdict.Reject:
+                session.SendError(ErrorCodes.RateLimited, $"More than {_options.RateLimit.MessagesPerSecond} messages/s (burst {_options.RateLimit.Burst}); this message was not processed.");
+                return;
+            case RateLimiter.Verdict.Close:
+                GatewayLog.ClosedByGateway(logger, session.ClientId, CloseCodes.RateLimited, "rate limit exceeded repeatedly");
+                session.Close(CloseCodes.RateLimited, "rate limit exceeded repeatedly");
+                return;
+        }
+        if (type == WebSocketMessageType.Binary)
+        {
+            session.SendError(ErrorCodes.UnsupportedBinary, "Binary frames are not supported: send JSON as text frames.");
+            return;
+        }
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = 32 });
+        }
+        catch (JsonException e)
+        {
+            session.SendError(ErrorCodes.InvalidJson, $"The message is not valid JSON: {e.Message}");
+            return;
+        }
+        using (document)
+        {
+            await dispatcher.DispatchAsync(session, document.RootElement, session.Closing);
         }
     }
 

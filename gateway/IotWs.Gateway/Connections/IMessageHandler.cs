@@ -7,6 +7,9 @@ public interface IMessageHandler
 {
     IReadOnlyCollection<string> Types { get; }
 
-    /// <summary>Called in the connection's message order; awaiting here holds back the next message of that connection.</summary>
+    /// <summary>
+    /// Called in the connection's message order; awaiting here holds back the next message of that connection.
+    /// The message element is only valid until the returned task completes: copy what must outlive it.
+    /// </summary>
     ValueTask HandleAsync(ClientSession session, JsonElement message, CancellationToken ct);
 }

@@ -1,0 +1,403 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using IotWs.Gateway.Configuration;
+using IotWs.Gateway.Connections;
+using IotWs.Gateway.Identity;
+using IotWs.Protocol;
+using Microsoft.Extensions.Options;
+
+namespace IotWs.Gateway.Rpc;
+
+/// <summary>
+/// The gateway's calls to devices: makes each call, queues persistent ones until their device is back,
+/// follows every call to its outcome (including reboot confirmation by bootId) and records each step in the audit log.
+/// </summary>
+internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
+{
+    /// <summary>Error of a non-persistent call to a device that has no open connection.</summary>
+    public const string DeviceOffline = DeviceRequest.DeviceOffline;
+    /// <summary>Error of a call that was in flight when the gateway process stopped: its answer was lost with it.</summary>
+    public const string GatewayRestarted = "gateway_restarted";
+
+    // Marks a connection that acknowledged a reboot: it is about to go away, so queued calls wait for the next one.
+    private const string RebootAcknowledgedItem = "rpc.rebootAcknowledged";
+    // POST waits a call's timeout plus this before answering 202: the timeout itself settles the call.
+    private static readonly TimeSpan WaitGrace = TimeSpan.FromSeconds(2);
+
+    private readonly RpcCallStore _store;
+    private readonly IDeviceRequestChannel _channel;
+    private readonly IdentityStore _identities;
+    private readonly ConnectionRegistry _registry;
+    private readonly RpcOptions _options;
+    private readonly int _maxPayloadSize;
+    private readonly TimeProvider _time;
+    private readonly ILogger<DeviceCalls> _logger;
+    private readonly Lock _createGate = new();
+    private readonly Dictionary<string, bool> _delivering = new(StringComparer.Ordinal);
+    private readonly HashSet<Task> _background = [];
+
+    public DeviceCalls(
+        RpcCallStore store,
+        IDeviceRequestChannel channel,
+        IdentityStore identities,
+        ConnectionRegistry registry,
+        IOptions<RpcOptions> options,
+        IOptions<GatewayOptions> gatewayOptions,
+        TimeProvider time,
+        ILogger<DeviceCalls> logger)
+    {
+        _store = store;
+        _channel = channel;
+        _identities = identities;
+        _registry = registry;
+        _options = options.Value;
+        _maxPayloadSize = gatewayOptions.Value.MaxPayloadSize;
+        _time = time;
+        _logger = logger;
+        // Before any connection exists: requests in flight when the previous process stopped can never be answered now.
+        RecoverInterrupted();
+    }
+
+    /// <summary>Raised after every status change of a call, with the call as it now is.</summary>
+    public event Action<RpcCall>? CallChanged;
+
+    public RpcCall? Get(string id) => _store.Get(id);
+
+    /// <summary>The audit log, newest first.</summary>
+    public IReadOnlyList<RpcCall> List(string? deviceId, int limit) => _store.List(deviceId, limit);
+
+    public int QueuedCount => _store.CountQueued(null);
+
+    public DeviceCallRequest Parse(string deviceId, JsonElement body) => DeviceCallRequest.Parse(deviceId, body, _options, _maxPayloadSize);
+
+    /// <summary>Throws not_found for a device that was never provisioned or is revoked (it can never answer).</summary>
+    public void EnsureDeviceExists(string deviceId)
+    {
+        var device = _identities.FindDevice(deviceId);
+        if (device is null) throw new RpcException(RpcException.NotFound, $"No device '{deviceId}'.");
+        if (device.Revoked) throw new RpcException(RpcException.NotFound, $"Device '{deviceId}' is revoked.");
+    }
+
+    /// <summary>
+    /// Makes a call (or finds the one made earlier with the same idempotencyKey) and returns it once it is settled —
+    /// finished, or a reboot the device acknowledged — or, for a persistent call, as soon as it is queued for a device
+    /// that is away or has not finished within its timeout.
+    /// </summary>
+    public async Task<RpcCall> CallAsync(DeviceCallRequest request, RpcCaller caller, CancellationToken ct)
+    {
+        EnsureDeviceExists(request.DeviceId);
+        RpcCall call;
+        DeviceRequest? direct = null;
+        var created = false;
+        // One gate for find-or-create: two requests with the same idempotencyKey must not both create a call.
+        lock (_createGate)
+        {
+            var now = _time.GetUtcNow();
+            var existing = request.IdempotencyKey is { } key ? _store.FindByIdempotencyKey(request.DeviceId, key, now) : null;
+            if (existing is not null)
+            {
+                if (!IsSameCall(existing, request))
+                    throw new RpcException(RpcException.IdempotencyConflict, $"idempotencyKey '{request.IdempotencyKey}' was already used for call {existing.Id} with a different endpoint, data or persistence.");
+                call = existing;
+            }
+            else
+            {
+                var id = "rpc_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
+                if (request.Persistent)
+                {
+                    if (_store.CountQueued(request.DeviceId) >= _options.MaxQueuedPerDevice)
+                        throw new RpcException(RpcException.QueueFull, $"Device '{request.DeviceId}' already has {_options.MaxQueuedPerDevice} queued calls.");
+                    call = NewCall(id, request, caller, now, RpcStatuses.Queued);
+                }
+                else
+                {
+                    // The call id is the requestId on the wire, so a device's log matches the audit log.
+                    direct = _channel.Send(request.DeviceId, id, request.Endpoint, request.DataJson, request.Timeout);
+                    call = direct.Sent
+                        ? NewCall(id, request, caller, now, RpcStatuses.Sent)
+                        : NewCall(id, request, caller, now, RpcStatuses.Failed, DeviceOffline);
+                }
+                _store.Insert(call);
+                created = true;
+            }
+        }
+
+        if (created)
+        {
+            RpcLog.CallCreated(_logger, call.Id, call.Caller, call.Role, call.Endpoint, call.DeviceId, call.Persistent, call.Status);
+            CallChanged?.Invoke(call);
+        }
+        if (direct is { Sent: true } sent)
+        {
+            var sentAt = call.SentAt ?? call.CreatedAt;
+            RunInBackground(() => FollowAsync(call, sent, sentAt));
+        }
+        if (created && request.Persistent) Kick(request.DeviceId);
+        return await WaitSettledAsync(call, ct);
+    }
+
+    /// <summary>A connection authenticated: a device that came back confirms its reboots and receives its queued calls.</summary>
+    internal void OnClientAuthenticated(ClientSession session)
+    {
+        if (session.DeviceId is not { } deviceId) return;
+        RunInBackground(() =>
+        {
+            try
+            {
+                ConfirmReboots(deviceId, session.ClientId, session.BootId);
+            }
+            catch (Exception e)
+            {
+                RpcLog.DeliveryFailed(_logger, e, deviceId);
+            }
+            Kick(deviceId);
+            return Task.CompletedTask;
+        });
+    }
+
+    /// <summary>Settles queued calls past their TTL and reboots past their confirmation window; re-offers queued calls to connected devices.</summary>
+    internal void Sweep()
+    {
+        var now = _time.GetUtcNow();
+        foreach (var id in _store.IdsInStatus(RpcStatuses.Queued, dueColumn: "expires_at", now: now))
+        {
+            Change(id, RpcStatuses.Queued, RpcStatuses.Expired, now, new CallChange(Completes: true));
+        }
+        foreach (var id in _store.IdsInStatus(RpcStatuses.Rebooting, dueColumn: "confirm_deadline", now: now))
+        {
+            Change(id, RpcStatuses.Rebooting, RpcStatuses.Unconfirmed, now, new CallChange(Completes: true));
+        }
+        // A safety net: delivery is normally started by the device's authentication or by a new call.
+        foreach (var deviceId in _store.DevicesWithQueuedCalls())
+        {
+            if (CanDeliver(deviceId)) Kick(deviceId);
+        }
+    }
+
+    internal int DeleteExpiredAuditEntries()
+    {
+        var cutoff = _time.GetUtcNow() - _options.AuditRetention;
+        var deleted = _store.DeleteFinishedBefore(cutoff);
+        if (deleted > 0) RpcLog.RetentionSwept(_logger, deleted, cutoff);
+        return deleted;
+    }
+
+    private void RecoverInterrupted()
+    {
+        var now = _time.GetUtcNow();
+        foreach (var id in _store.IdsInStatus(RpcStatuses.Sent))
+        {
+            if (_store.Get(id) is { } call) RpcLog.Interrupted(_logger, id, call.DeviceId);
+            Change(id, RpcStatuses.Sent, RpcStatuses.Failed, now, new CallChange(Error: GatewayRestarted, Completes: true));
+        }
+    }
+
+    private async Task<RpcCall> WaitSettledAsync(RpcCall call, CancellationToken ct)
+    {
+        if (call.IsSettled) return call;
+        if (call.Status == RpcStatuses.Queued && !CanDeliver(call.DeviceId)) return call;
+        var settled = new TaskCompletionSource<RpcCall>(TaskCreationOptions.RunContinuationsAsynchronously);
+        void OnChanged(RpcCall changed)
+        {
+            if (changed.Id == call.Id && changed.IsSettled) settled.TrySetResult(changed);
+        }
+        CallChanged += OnChanged;
+        try
+        {
+            // Read again after subscribing, so a change in between is not missed.
+            var current = _store.Get(call.Id) ?? call;
+            if (current.IsSettled) return current;
+            try
+            {
+                return await settled.Task.WaitAsync(TimeSpan.FromMilliseconds(call.TimeoutMs) + WaitGrace, _time, ct);
+            }
+            catch (TimeoutException)
+            {
+                return _store.Get(call.Id) ?? current;
+            }
+        }
+        finally
+        {
+            CallChanged -= OnChanged;
+        }
+    }
+
+    private async Task FollowAsync(RpcCall call, DeviceRequest request, DateTimeOffset sentAt)
+    {
+        try
+        {
+            var reply = await request.Reply;
+            Record(call, reply, sentAt);
+        }
+        catch (Exception e)
+        {
+            RpcLog.FollowFailed(_logger, e, call.Id, call.DeviceId);
+        }
+    }
+
+    /// <summary>Moves a sent call to the outcome of its request; returns the status it reached.</summary>
+    private string Record(RpcCall call, DeviceReply reply, DateTimeOffset sentAt)
+    {
+        var now = _time.GetUtcNow();
+        var duration = Math.Max(0, (long)(now - sentAt).TotalMilliseconds);
+        var (to, change) = reply.Kind switch
+        {
+            DeviceReplyKind.Succeeded when call.Endpoint == Endpoints.Reboot => (RpcStatuses.Rebooting, new CallChange(
+                ResultJson: reply.ResultJson, DurationMs: duration, AckBootId: reply.BootId, ConfirmDeadline: now + _options.RebootConfirmTimeout)),
+            DeviceReplyKind.Succeeded => (RpcStatuses.Succeeded, new CallChange(ResultJson: reply.ResultJson, DurationMs: duration, Completes: true)),
+            DeviceReplyKind.Timeout => (RpcStatuses.Timeout, new CallChange(Error: ErrorCodes.Timeout, DurationMs: duration, Completes: true)),
+            _ => (RpcStatuses.Failed, new CallChange(Error: reply.Error ?? ErrorCodes.DeviceDisconnected, DurationMs: duration, Completes: true)),
+        };
+        if (!Change(call.Id, RpcStatuses.Sent, to, now, change)) return _store.Get(call.Id)?.Status ?? to;
+        if (to == RpcStatuses.Rebooting)
+        {
+            if (_registry.Find(reply.ClientId) is { } acking) acking.Items[RebootAcknowledgedItem] = true;
+            // The device may already be back (its new connection authenticated before this was recorded).
+            if (_registry.FindDevice(call.DeviceId) is { } current && current.ClientId != reply.ClientId)
+            {
+                ConfirmReboots(call.DeviceId, current.ClientId, current.BootId);
+            }
+        }
+        return to;
+    }
+
+    /// <summary>Confirms this device's acknowledged reboots if the connection that just authenticated shows a new boot.</summary>
+    private void ConfirmReboots(string deviceId, string clientId, long? bootId)
+    {
+        foreach (var id in _store.IdsInStatus(RpcStatuses.Rebooting, deviceId))
+        {
+            if (_store.Get(id) is not { } call) continue;
+            // A device that never reported a bootId (the seed sketch) can only show it is back by reconnecting.
+            var newBoot = call.AckBootId is not { } acked || (bootId is { } current && current > acked);
+            if (newBoot) Change(id, RpcStatuses.Rebooting, RpcStatuses.Confirmed, _time.GetUtcNow(), new CallChange(Completes: true));
+        }
+    }
+
+    private bool CanDeliver(string deviceId) =>
+        _registry.FindDevice(deviceId) is { } session && !session.Items.ContainsKey(RebootAcknowledgedItem) && _channel.IsConnected(deviceId);
+
+    /// <summary>Starts the device's delivery loop, or asks the running one to look again: one loop per device keeps queued calls in order.</summary>
+    private void Kick(string deviceId)
+    {
+        lock (_delivering)
+        {
+            if (_delivering.ContainsKey(deviceId))
+            {
+                _delivering[deviceId] = true;
+                return;
+            }
+            _delivering[deviceId] = false;
+        }
+        RunInBackground(async () =>
+        {
+            while (true)
+            {
+                try
+                {
+                    await DeliverQueuedAsync(deviceId);
+                }
+                catch (Exception e)
+                {
+                    RpcLog.DeliveryFailed(_logger, e, deviceId);
+                }
+                lock (_delivering)
+                {
+                    if (!_delivering[deviceId])
+                    {
+                        _delivering.Remove(deviceId);
+                        return;
+                    }
+                    _delivering[deviceId] = false;
+                }
+            }
+        });
+    }
+
+    /// <summary>Sends a device's queued calls oldest first, one at a time, each after the previous one's outcome.</summary>
+    private async Task DeliverQueuedAsync(string deviceId)
+    {
+        while (CanDeliver(deviceId))
+        {
+            var now = _time.GetUtcNow();
+            if (_store.NextQueued(deviceId, now) is not { } next) return;
+            // Claimed in the database first: the expiry sweep cannot expire a call that is being delivered.
+            if (!Change(next.Id, RpcStatuses.Queued, RpcStatuses.Sent, now, new CallChange(SentAt: now))) continue;
+            var request = _channel.Send(deviceId, next.Id, next.Endpoint, next.DataJson, TimeSpan.FromMilliseconds(next.TimeoutMs));
+            if (!request.Sent)
+            {
+                // The device left between the check and the send: the call never went out, so it waits again.
+                _store.RevertToQueued(next.Id);
+                if (_store.Get(next.Id) is { } reverted) CallChanged?.Invoke(reverted);
+                return;
+            }
+            var reply = await request.Reply;
+            if (Record(next, reply, now) == RpcStatuses.Rebooting) return;
+        }
+    }
+
+    private bool Change(string id, string from, string to, DateTimeOffset now, CallChange change)
+    {
+        if (!_store.Transition(id, from, to, now, change)) return false;
+        if (_store.Get(id) is { } call)
+        {
+            RpcLog.CallChanged(_logger, id, call.DeviceId, to, change.Error);
+            CallChanged?.Invoke(call);
+        }
+        return true;
+    }
+
+    private RpcCall NewCall(string id, DeviceCallRequest request, RpcCaller caller, DateTimeOffset now, string status, string? error = null) => new()
+    {
+        Id = id,
+        DeviceId = request.DeviceId,
+        Endpoint = request.Endpoint,
+        DataJson = request.DataJson,
+        Status = status,
+        Caller = caller.Principal,
+        Role = caller.Role,
+        CreatedAt = now,
+        UpdatedAt = now,
+        CompletedAt = status == RpcStatuses.Failed ? now : null,
+        Error = error,
+        Persistent = request.Persistent,
+        ExpiresAt = request.Persistent ? now + request.Ttl : null,
+        TimeoutMs = (long)request.Timeout.TotalMilliseconds,
+        IdempotencyKey = request.IdempotencyKey,
+        IdempotentUntil = request.IdempotencyKey is null ? null : now + request.Ttl,
+        SentAt = status == RpcStatuses.Sent ? now : null,
+        History = [new RpcStatusChange(status, now)],
+    };
+
+    private static bool IsSameCall(RpcCall existing, DeviceCallRequest request) =>
+        existing.Endpoint == request.Endpoint
+        && existing.Persistent == request.Persistent
+        && JsonNode.DeepEquals(JsonNode.Parse(existing.DataJson), JsonNode.Parse(request.DataJson));
+
+    /// <summary>Runs work the caller does not wait for, remembered so shutdown can let it finish its database writes.</summary>
+    private void RunInBackground(Func<Task> work)
+    {
+        var task = Task.Run(work);
+        lock (_background) _background.Add(task);
+        task.ContinueWith(t =>
+        {
+            lock (_background) _background.Remove(t);
+        }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
+
+    public async ValueTask DisposeAsync()
+    {
+        Task[] running;
+        lock (_background) running = [.. _background];
+        try
+        {
+            await Task.WhenAll(running).WaitAsync(TimeSpan.FromSeconds(5));
+        }
+        catch (TimeoutException)
+        {
+            // A device that never answers cannot hold up shutdown; startup marks its call failed.
+        }
+    }
+}

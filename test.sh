@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs every test of IotWs: builds the solution filter (never the nanoFramework project),
+# installs the servers the tests use (Mosquitto, Chromium) when they are missing, and
+# prints one closing line "Total: N passed, N failed, N skipped".
+set -euo pipefail
+cd "$(dirname "$0")"
+
+need=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto mosquitto-clients)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "Installing test servers: ${need[*]}"
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# A mosquitto package starts a system broker on 1883; tests start their own on free ports.
+
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+
+log=$(mktemp)
+set +e
+dotnet test IotWs.slnf -c Release --logger "console;verbosity=normal" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+
+# Sum the per-project result lines into one closing line.
+awk '
+  /(Passed|Failed)!  - Failed:/ {
+    gsub(",", "");
+    for (i = 1; i <= NF; i++) {
+      if ($i == "Failed:") f += $(i+1);
+      if ($i == "Passed:") p += $(i+1);
+      if ($i == "Skipped:") s += $(i+1);
+    }
+  }
+  END { printf "Total: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+rm -f "$log"
+exit "$status"
