@@ -33,7 +33,12 @@ public sealed class MqttBridgeTests
         Assert.Equal("measurement", config.GetProperty("state_class").GetString());
         Assert.Equal("iotws/esp-attic/availability", config.GetProperty("availability_topic").GetString());
         Assert.Equal("ESP32 + DHT22", config.GetProperty("device").GetProperty("model").GetString());
-        Assert.True(discovery.Retain);
+        // Retained: a subscriber that arrives later still gets it (a live delivery carries no retain flag).
+        var (late, lateInbox) = await Inbox.SubscribeAsync(broker.Port, "homeassistant/sensor/esp-attic_temperature/config");
+        await using (late)
+        {
+            Assert.True((await lateInbox.WaitForAsync("homeassistant/sensor/esp-attic_temperature/config")).Retain);
+        }
         await inbox.WaitForAsync("homeassistant/sensor/esp-attic_humidity/config");
         await inbox.WaitForAsync("iotws/gateway/availability", "online");
 
