@@ -70,6 +70,7 @@ public static class GatewayServices
         services.AddSingleton<IRequestEndpoint, GetStatusEndpoint>();
         services.AddSingleton<GatewayMetrics>();
         services.AddSingleton<GatewayStatus>();
+        services.AddPubSubFeatures();
         return services;
     }
 
@@ -90,6 +91,7 @@ public static class GatewayServices
         app.Map("/ws", socket.HandleAsync);
         app.MapGet("/healthz", () => Results.Text("ok"));
         app.MapStatusApi();
+        app.MapPubSubFeatures();
         return app;
     }
 }
