@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using IotWs.Gateway.Configuration;
 using IotWs.Gateway.Connections;
+using IotWs.Gateway.Devices;
 using IotWs.Gateway.Status;
 using Microsoft.Extensions.Options;
 
@@ -13,6 +14,7 @@ public static class PubSubFeatures
     {
         services.AddSingleton<FanOutStats>();
         services.AddSingleton<IStatusContributor, PubSubStatus>();
+        services.AddPresence();
         return services;
     }
 
