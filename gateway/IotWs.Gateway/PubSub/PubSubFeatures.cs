@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using IotWs.Gateway.Alerts;
 using IotWs.Gateway.Configuration;
 using IotWs.Gateway.Connections;
 using IotWs.Gateway.Devices;
@@ -15,10 +16,11 @@ public static class PubSubFeatures
         services.AddSingleton<FanOutStats>();
         services.AddSingleton<IStatusContributor, PubSubStatus>();
         services.AddPresence();
+        services.AddAlerts();
         return services;
     }
 
-    public static IEndpointRouteBuilder MapPubSubFeatures(this IEndpointRouteBuilder app) => app;
+    public static IEndpointRouteBuilder MapPubSubFeatures(this IEndpointRouteBuilder app) => app.MapAlertsApi();
 }
 
 /// <summary>
