@@ -4,19 +4,22 @@ using IotWs.Gateway.Configuration;
 using IotWs.Gateway.Connections;
 using IotWs.Gateway.Devices;
 using IotWs.Gateway.Status;
+using IotWs.Gateway.Streams;
 using Microsoft.Extensions.Options;
 
 namespace IotWs.Gateway.PubSub;
 
-/// <summary>Registers what dashboards consume live.</summary>
+/// <summary>Registers what dashboards consume live: fan-out figures, the switchboard, presence, alerts and streams.</summary>
 public static class PubSubFeatures
 {
     public static IServiceCollection AddPubSubFeatures(this IServiceCollection services)
     {
         services.AddSingleton<FanOutStats>();
         services.AddSingleton<IStatusContributor, PubSubStatus>();
+        services.AddSingleton<Switchboard>();
         services.AddPresence();
         services.AddAlerts();
+        services.AddStreams();
         return services;
     }
 

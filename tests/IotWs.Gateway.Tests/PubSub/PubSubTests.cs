@@ -1,4 +1,6 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
+using IotWs.Gateway.PubSub;
 using IotWs.Gateway.Tests.Infrastructure;
 
 namespace IotWs.Gateway.Tests.PubSub;
@@ -186,6 +188,36 @@ public sealed class PubSubTests(SharedGateway shared) : IClassFixture<SharedGate
         await publisher.SendAsync(new { type = "publish", topic = "news/today", data = 1 });
         await publisher.SendAsync(new { type = "publish", topic = "zz-end", data = 2 });
         Assert.Equal("zz-end", (await subscriber.ReceiveAsync("publish")).GetProperty("topic").GetString());
+    }
+
+    [Fact]
+    public async Task The_gateway_publishes_through_the_switchboard_and_reaches_single_clients_and_client_types()
+    {
+        var switchboard = Gateway.Service<Switchboard>();
+        var token = Gateway.AddDevice("esp-sb");
+        await using var device = await Gateway.ConnectDeviceAsync("esp-sb", token);
+        await using var dashboard = await Gateway.ConnectWithKeyAsync(shared.TechnicianKey);
+        await Subscribe(dashboard, "announcements");
+
+        Assert.Equal(1, switchboard.Publish("announcements", new JsonObject { ["text"] = "hello" }));
+        var published = await dashboard.ReceiveAsync("publish");
+        Assert.Equal("gateway", published.GetProperty("source").GetString());
+
+        Assert.True(switchboard.SendToClient(ClientIdOf(dashboard), new JsonObject { ["type"] = "notice", ["message"] = "just you" }));
+        Assert.Equal("just you", (await dashboard.ReceiveAsync("notice")).GetProperty("message").GetString());
+        Assert.False(switchboard.SendToClient("c_nobody", new JsonObject { ["type"] = "notice" }));
+        Assert.Throws<ArgumentException>(() => switchboard.SendToClient(ClientIdOf(dashboard), new JsonObject { ["message"] = "no type" }));
+
+        var sent = switchboard.BroadcastToAll(new JsonObject { ["type"] = "maintenance", ["message"] = "System maintenance in 5 minutes" }, "microcontroller");
+        Assert.True(sent >= 1);
+        await device.ReceiveAsync("maintenance");
+        Assert.True(await dashboard.NothingOfTypeAsync("maintenance", TimeSpan.FromMilliseconds(300)));
+        Assert.Throws<ArgumentException>(() => switchboard.Publish("bad/+", null));
+        var status = switchboard.GetStatus();
+        Assert.True(status["presence"]!["online"]!.GetValue<int>() >= 1);
+        Assert.NotNull(status["pubsub"]!["outbox"]!["dropped"]);
+        Assert.NotNull(status["alerts"]!["active"]);
+        Assert.NotNull(status["streams"]!["open"]);
     }
 
     internal static async Task Subscribe(TestClient client, string filter)
