@@ -18,6 +18,8 @@ public static class PresenceReasons
     public const string HeartbeatTimeout = "heartbeat timeout";
     public const string Disconnected = "disconnected";
     public const string ConnectionLost = "connection lost";
+    /// <summary>Followed by the close code: the gateway closed the device's connection for a policy reason.</summary>
+    public const string ClosedByGateway = "closed by gateway ";
 }
 
 /// <summary>
@@ -285,8 +287,11 @@ public sealed partial class PresenceTracker : IDevicePresence, IHostedService, I
             if (session.CloseCode == CloseCodes.Replaced) return;
             if (session.CloseCode == CloseCodes.TryAgainLater && _lifetime.ApplicationStopping.IsCancellationRequested) return;
             if (state.Status == PresenceStates.Offline) return;
-            var clean = session.CloseReason == "closed by client";
-            Transition(state, PresenceStates.Offline, clean ? PresenceReasons.Disconnected : PresenceReasons.ConnectionLost, now);
+            var reason = session.CloseReason == "closed by client" ? PresenceReasons.Disconnected
+                : session.CloseCode is CloseCodes.PolicyViolation or CloseCodes.MessageTooBig or CloseCodes.RateLimited
+                    ? PresenceReasons.ClosedByGateway + session.CloseCode
+                    : PresenceReasons.ConnectionLost;
+            Transition(state, PresenceStates.Offline, reason, now);
         }
     }
 

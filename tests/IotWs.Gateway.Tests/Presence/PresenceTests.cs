@@ -66,7 +66,7 @@ public sealed class PresenceTests
     }
 
     [Fact]
-    public async Task A_clean_disconnect_is_offline_disconnected_a_dropped_connection_is_offline_connection_lost_and_a_replacement_does_not_flap()
+    public async Task A_clean_disconnect_a_dropped_connection_and_a_gateway_close_are_offline_with_their_reasons_and_a_replacement_does_not_flap()
     {
         await using var gateway = await TestGateway.StartAsync();
         var token = gateway.AddDevice("esp-d");
@@ -89,6 +89,12 @@ public sealed class PresenceTests
         await third.CloseAsync();
         await ExpectStatus(watcher, "esp-d", "offline", "disconnected", null);
         await third.DisposeAsync();
+
+        await using var fourth = await gateway.ConnectDeviceAsync("esp-d", token, bootId: 4);
+        await ExpectStatus(watcher, "esp-d", "online", "connected", null);
+        await fourth.SendTextAsync("{\"type\":\"heartbeat\",\"pad\":\"" + new string('x', 70 * 1024) + "\"}");
+        Assert.Equal(1009, await fourth.WaitClosedAsync());
+        await ExpectStatus(watcher, "esp-d", "offline", "closed by gateway 1009", null);
     }
 
     [Fact]
