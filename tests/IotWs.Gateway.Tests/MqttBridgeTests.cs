@@ -59,6 +59,21 @@ public sealed class MqttBridgeTests
     }
 
     [MosquittoFact]
+    public async Task A_device_that_goes_silent_becomes_unavailable_in_mqtt()
+    {
+        await using var broker = await MosquittoBroker.StartAsync();
+        await using var gateway = await TestGateway.StartAsync(null, Bridge(broker));
+        var token = gateway.AddDevice("esp-shed");
+        var (subscriber, inbox) = await Inbox.SubscribeAsync(broker.Port, "iotws/esp-shed/availability");
+        await using var _ = subscriber;
+        // The device declares a 1 s heartbeat and then says nothing: offline after 3 s.
+        await using var device = await gateway.ConnectDeviceAsync("esp-shed", token, heartbeatMs: 1000);
+        await inbox.WaitForAsync("iotws/esp-shed/availability", "online");
+        await Eventually.UntilAsync(() => inbox.Messages is { Count: > 0 } m && m[^1].Text() == "offline", "availability says offline", TimeSpan.FromSeconds(15));
+        Assert.Equal(4408, await device.WaitClosedAsync());
+    }
+
+    [MosquittoFact]
     public async Task After_the_broker_restarts_the_bridge_republishes_retained_state_and_discovery()
     {
         await using var broker = await MosquittoBroker.StartAsync(persistent: false);
