@@ -75,6 +75,7 @@ public static class GatewayServices
         services.AddSingleton<IRequestEndpoint, GetStatusEndpoint>();
         services.AddSingleton<GatewayMetrics>();
         services.AddSingleton<GatewayStatus>();
+        services.AddPubSubFeatures();
 
         services.AddMqttBridge();
         return services;
@@ -98,6 +99,7 @@ public static class GatewayServices
         app.MapGet("/healthz", () => Results.Text("ok"));
         app.MapStatusApi();
         app.MapRpcApi();
+        app.MapPubSubFeatures();
         return app;
     }
 }

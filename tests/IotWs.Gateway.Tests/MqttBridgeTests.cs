@@ -33,7 +33,12 @@ public sealed class MqttBridgeTests
         Assert.Equal("measurement", config.GetProperty("state_class").GetString());
         Assert.Equal("iotws/esp-attic/availability", config.GetProperty("availability_topic").GetString());
         Assert.Equal("ESP32 + DHT22", config.GetProperty("device").GetProperty("model").GetString());
-        Assert.True(discovery.Retain);
+        // Retained: a subscriber that arrives later still gets it (a live delivery carries no retain flag).
+        var (late, lateInbox) = await Inbox.SubscribeAsync(broker.Port, "homeassistant/sensor/esp-attic_temperature/config");
+        await using (late)
+        {
+            Assert.True((await lateInbox.WaitForAsync("homeassistant/sensor/esp-attic_temperature/config")).Retain);
+        }
         await inbox.WaitForAsync("homeassistant/sensor/esp-attic_humidity/config");
         await inbox.WaitForAsync("iotws/gateway/availability", "online");
 
@@ -51,6 +56,21 @@ public sealed class MqttBridgeTests
         using var http = gateway.Http(gateway.AddKey("viewer"));
         var status = JsonDocument.Parse(await http.GetStringAsync("/api/status")).RootElement.GetProperty("mqtt");
         Assert.True(status.GetProperty("connected").GetBoolean());
+    }
+
+    [MosquittoFact]
+    public async Task A_device_that_goes_silent_becomes_unavailable_in_mqtt()
+    {
+        await using var broker = await MosquittoBroker.StartAsync();
+        await using var gateway = await TestGateway.StartAsync(null, Bridge(broker));
+        var token = gateway.AddDevice("esp-shed");
+        var (subscriber, inbox) = await Inbox.SubscribeAsync(broker.Port, "iotws/esp-shed/availability");
+        await using var _ = subscriber;
+        // The device declares a 1 s heartbeat and then says nothing: offline after 3 s.
+        await using var device = await gateway.ConnectDeviceAsync("esp-shed", token, heartbeatMs: 1000);
+        await inbox.WaitForAsync("iotws/esp-shed/availability", "online");
+        await Eventually.UntilAsync(() => inbox.Messages is { Count: > 0 } m && m[^1].Text() == "offline", "availability says offline", TimeSpan.FromSeconds(15));
+        Assert.Equal(4408, await device.WaitClosedAsync());
     }
 
     [MosquittoFact]

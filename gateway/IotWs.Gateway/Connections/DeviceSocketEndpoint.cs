@@ -21,6 +21,9 @@ public sealed class DeviceSocketEndpoint(
     ILogger<DeviceSocketEndpoint> logger)
 {
     private readonly GatewayOptions _options = options.Value;
+    private static readonly TimeSpan SendTimeout = TimeSpan.FromSeconds(30);
+    /// <summary>How long a closing connection's peer gets to take what is queued and the close frame.</summary>
+    private static readonly TimeSpan CloseGrace = TimeSpan.FromSeconds(5);
 
     public async Task HandleAsync(HttpContext context)
     {
@@ -178,12 +181,27 @@ public sealed class DeviceSocketEndpoint(
     {
         await Task.Yield();
         var socket = session.Socket;
+        // One deadline for the writer: SendTimeout per message while open; once the connection is closing
+        // (e.g. 1008 for a peer that stopped reading) a short grace from then on, after which a send still
+        // blocked by that peer is cancelled (which aborts the socket) instead of holding the connection.
+        using var deadline = new CancellationTokenSource();
+        using var onClosing = session.Closing.Register(() =>
+        {
+            try { deadline.CancelAfter(CloseGrace); } catch (ObjectDisposedException) { }
+        });
+        void Arm(TimeSpan whileOpen)
+        {
+            if (session.IsClosing) return;
+            deadline.CancelAfter(whileOpen);
+            if (session.IsClosing) deadline.CancelAfter(CloseGrace);
+        }
         try
         {
             while (await session.Outbox.DequeueAsync(CancellationToken.None) is { } payload)
             {
-                using var sendTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-                await socket.SendAsync(payload, WebSocketMessageType.Text, true, sendTimeout.Token);
+                Arm(SendTimeout);
+                await socket.SendAsync(payload, WebSocketMessageType.Text, true, deadline.Token);
+                Arm(Timeout.InfiniteTimeSpan);
                 metrics.MessageOut();
             }
             if (session.CloseCode is { } code && socket.State is WebSocketState.Open or WebSocketState.CloseReceived)

@@ -53,7 +53,11 @@ public sealed class MessageDispatcher
             session.SendError(ErrorCodes.UnknownType, $"Unknown message type '{type}'.", requestId);
             return;
         }
-        if (session.IsAuthenticated) _events.OnMessage(session);
+        if (session.IsAuthenticated)
+        {
+            _events.OnMessage(session);
+            _events.OnMessageArrived(session, type, message);
+        }
         try
         {
             await handler.HandleAsync(session, message, ct);

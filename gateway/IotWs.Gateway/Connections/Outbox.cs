@@ -14,18 +14,26 @@ public sealed class Outbox
     private long _dropped;
     private long _droppedSinceProgress;
     private bool _completed;
+    private bool _stuck;
 
     public Outbox(int capacity) => _capacity = capacity;
 
+    public int Capacity => _capacity;
     public long Dropped => Interlocked.Read(ref _dropped);
     public int Count { get { lock (_gate) return _queue.Count; } }
+    /// <summary>True once the peer was found not to read (see Stuck).</summary>
+    public bool IsStuck { get { lock (_gate) return _stuck; } }
 
-    /// <summary>Raised (once per overflow) when a full capacity's worth was dropped without the peer reading anything.</summary>
+    /// <summary>
+    /// Raised once when a full capacity's worth was dropped without the writer taking anything,
+    /// or when twice the capacity of undroppable replies piled up. The queued fan-out is discarded then.
+    /// </summary>
     public event Action? Stuck;
 
+    /// <summary>Queues a message; false when it was not queued (outbox completed, or a droppable message that lost to a full queue).</summary>
     public bool Enqueue(byte[] payload, bool droppable)
     {
-        var stuck = false;
+        var raiseStuck = false;
         var add = true;
         lock (_gate)
         {
@@ -37,29 +45,37 @@ public sealed class Outbox
                 if (oldest is not null)
                 {
                     _queue.Remove(oldest);
-                    Dropped1();
+                    CountDropped(1);
                 }
                 else if (droppable)
                 {
                     // Only replies are queued: the new fan-out message is the one to go.
-                    Dropped1();
+                    CountDropped(1);
                     add = false;
                 }
-                // A reply is never dropped; twice the capacity of unread replies means the peer is stuck.
-                stuck |= _queue.Count >= 2 * _capacity;
             }
             if (add) _queue.AddLast((payload, droppable));
-            stuck |= _droppedSinceProgress >= _capacity;
+            if (!_stuck && (_droppedSinceProgress >= _capacity || _queue.Count >= 2 * _capacity))
+            {
+                _stuck = true;
+                raiseStuck = true;
+                // A peer that does not read will not want stale fan-out when (if) it reads again: keep only replies.
+                for (var node = _queue.First; node is not null;)
+                {
+                    var next = node.Next;
+                    if (node.Value.Droppable)
+                    {
+                        _queue.Remove(node);
+                        CountDropped(1);
+                    }
+                    node = next;
+                }
+            }
+            // The semaphore only wakes the writer: keeping it at most 1 stops its count growing with every message.
+            if (add && _signal.CurrentCount == 0) _signal.Release();
         }
-        if (add) _signal.Release();
-        if (stuck) Stuck?.Invoke();
-        return true;
-
-        void Dropped1()
-        {
-            _dropped++;
-            _droppedSinceProgress++;
-        }
+        if (raiseStuck) Stuck?.Invoke();
+        return add;
     }
 
     /// <summary>Waits for the next message; null once completed and drained.</summary>
@@ -84,7 +100,16 @@ public sealed class Outbox
     /// <summary>No more messages; the writer drains what is queued and stops.</summary>
     public void Complete()
     {
-        lock (_gate) _completed = true;
-        _signal.Release();
+        lock (_gate)
+        {
+            _completed = true;
+            if (_signal.CurrentCount == 0) _signal.Release();
+        }
+    }
+
+    private void CountDropped(int n)
+    {
+        Interlocked.Add(ref _dropped, n);
+        _droppedSinceProgress += n;
     }
 }

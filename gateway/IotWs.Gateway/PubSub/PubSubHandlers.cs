@@ -14,26 +14,40 @@ internal sealed class PubSubHandlers(ITopicBroker broker) : IMessageHandler
     {
         var type = message.GetProperty(Fields.Type).GetString();
         var topic = JsonFields.RequiredString(message, Fields.Topic);
+        var requestId = message.TryGetProperty(Fields.RequestId, out var rid) && rid.ValueKind == JsonValueKind.String ? rid.GetString() : null;
         switch (type)
         {
             case MessageTypes.Subscribe:
-                if (!broker.Subscribe(session, topic, out var error))
+                if (!Topics.IsValidFilter(topic))
                 {
-                    session.Send(w => Response(w, MessageTypes.SubscribeResponse, topic, false, error));
-                    return ValueTask.CompletedTask;
+                    Respond(session, MessageTypes.SubscribeResponse, topic, requestId, ErrorCodes.InvalidMessage, InvalidFilter(topic));
                 }
-                session.Send(w => Response(w, MessageTypes.SubscribeResponse, topic, true, null));
+                else if (!broker.Subscribe(session, topic, out var refused))
+                {
+                    // The filter is valid, so the refusal is the per-connection limit (or a closing connection).
+                    Respond(session, MessageTypes.SubscribeResponse, topic, requestId, ErrorCodes.Forbidden, refused);
+                }
+                else
+                {
+                    Respond(session, MessageTypes.SubscribeResponse, topic, requestId, null, null);
+                }
                 break;
             case MessageTypes.Unsubscribe:
-                var removed = broker.Unsubscribe(session, topic);
-                session.Send(w => Response(w, MessageTypes.UnsubscribeResponse, topic, removed, removed ? null : $"Not subscribed to '{topic}'."));
+                if (!Topics.IsValidFilter(topic))
+                {
+                    Respond(session, MessageTypes.UnsubscribeResponse, topic, requestId, ErrorCodes.InvalidMessage, InvalidFilter(topic));
+                    break;
+                }
+                // As in MQTT, unsubscribing from a filter one does not hold succeeds: afterwards it is not held.
+                broker.Unsubscribe(session, topic);
+                Respond(session, MessageTypes.UnsubscribeResponse, topic, requestId, null, null);
                 break;
             default:
                 if (!Topics.IsValidTopic(topic))
-                    throw new MessageException(ErrorCodes.InvalidMessage, $"'{topic}' is not a valid topic to publish to: non-empty '/'-separated levels, no wildcards.");
+                    throw new MessageException(ErrorCodes.InvalidMessage, $"'{topic}' is not a valid topic to publish to: non-empty '/'-separated levels, no wildcards ('+', '#').");
                 if (!MayPublish(session, topic))
                     throw new MessageException(ErrorCodes.Forbidden, session.IsDevice
-                        ? $"A device may publish only under devices/{session.DeviceId}/."
+                        ? $"A device may publish only under devices/{session.DeviceId}/; '{topic}' is not."
                         : $"Role '{session.Role}' may not publish.");
                 var data = message.TryGetProperty(Fields.Data, out var d) ? WireJson.ToNode(d) : null;
                 broker.Publish(topic, data, session.ClientId, excludeClientId: session.ClientId);
@@ -42,16 +56,27 @@ internal sealed class PubSubHandlers(ITopicBroker broker) : IMessageHandler
         return ValueTask.CompletedTask;
     }
 
+    /// <summary>A device only under devices/{its own id}/…; technician and admin anywhere; viewer nowhere.</summary>
     internal static bool MayPublish(ClientSession session, string topic) =>
         session.IsDevice ? Topics.IsOwnDeviceTopic(session.DeviceId!, topic) : Roles.CanOperate(session.Role ?? "");
 
-    private static void Response(Utf8JsonWriter w, string type, string topic, bool success, string? error)
-    {
-        w.WriteStartObject();
-        w.WriteString(Fields.Type, type);
-        w.WriteBoolean(Fields.Success, success);
-        w.WriteString(Fields.Topic, topic);
-        if (error is not null) w.WriteString(Fields.Error, error);
-        w.WriteEndObject();
-    }
+    private static string InvalidFilter(string topic) =>
+        $"'{topic}' is not a valid topic filter: '/'-separated non-empty levels, '+' only as a whole level, '#' only as the whole last level.";
+
+    /// <summary>subscribe_response / unsubscribe_response; a failure carries the error code and a message, like auth_response.</summary>
+    private static void Respond(ClientSession session, string type, string topic, string? requestId, string? errorCode, string? message) =>
+        session.Send(w =>
+        {
+            w.WriteStartObject();
+            w.WriteString(Fields.Type, type);
+            w.WriteBoolean(Fields.Success, errorCode is null);
+            w.WriteString(Fields.Topic, topic);
+            if (errorCode is not null)
+            {
+                w.WriteString(Fields.Error, errorCode);
+                w.WriteString(Fields.Message, message);
+            }
+            if (requestId is not null) w.WriteString(Fields.RequestId, requestId);
+            w.WriteEndObject();
+        });
 }

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using IotWs.Gateway.Connections;
 using IotWs.Gateway.Wire;
@@ -21,12 +20,25 @@ public interface ITopicBroker
 }
 
 /// <summary>
-/// The single-process broker: each connection's filters are kept with the connection, and a publish
-/// is serialized once and queued (droppable) on each matching connection's outbox, so it never waits for a peer.
+/// The single-process broker. Exact filters are found by dictionary lookup, wildcard filters are matched
+/// once per distinct filter, and a publish is serialized once and queued (droppable) on each matching
+/// connection's outbox: it never waits for a peer, so a slow dashboard cannot slow the publisher.
 /// </summary>
 public sealed class InProcessTopicBroker(TimeProvider time, Microsoft.Extensions.Options.IOptions<Configuration.GatewayOptions> options) : ITopicBroker
 {
-    private readonly ConcurrentDictionary<ClientSession, HashSet<string>> _subscriptions = new();
+    /// <summary>One distinct filter and the connections subscribed to it.</summary>
+    private sealed class Filter(string text)
+    {
+        public string Text { get; } = text;
+        public string[] Levels { get; } = text.Split('/');
+        public ConcurrentDictionary<ClientSession, byte> Sessions { get; } = new();
+    }
+
+    private readonly ConcurrentDictionary<string, Filter> _exact = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Filter> _wildcard = new(StringComparer.Ordinal);
+    // Subscribe/unsubscribe are rare next to publishes: one lock keeps the indexes consistent; publishes read without it.
+    private readonly Dictionary<ClientSession, HashSet<string>> _bySession = [];
+    private readonly object _gate = new();
     private long _published;
     private long _delivered;
 
@@ -34,7 +46,12 @@ public sealed class InProcessTopicBroker(TimeProvider time, Microsoft.Extensions
 
     public long PublishedCount => Interlocked.Read(ref _published);
     public long DeliveredCount => Interlocked.Read(ref _delivered);
-    public int SubscriberCount => _subscriptions.Count;
+
+    /// <summary>Connections with at least one subscription.</summary>
+    public int SubscriberCount
+    {
+        get { lock (_gate) return _bySession.Count; }
+    }
 
     public bool Subscribe(ClientSession session, string filter, out string? error)
     {
@@ -43,15 +60,31 @@ public sealed class InProcessTopicBroker(TimeProvider time, Microsoft.Extensions
             error = $"'{filter}' is not a valid topic filter: '/'-separated non-empty levels, '+' as a whole level, '#' only as the last level.";
             return false;
         }
-        var set = _subscriptions.GetOrAdd(session, _ => new HashSet<string>(StringComparer.Ordinal));
-        lock (set)
+        var limit = options.Value.MaxSubscriptionsPerConnection;
+        lock (_gate)
         {
-            if (!set.Contains(filter) && set.Count >= options.Value.MaxSubscriptionsPerConnection)
+            // Checked under the lock that Forget takes: a connection that is going away cannot leave a subscription behind.
+            if (session.IsClosing)
             {
-                error = $"At most {options.Value.MaxSubscriptionsPerConnection} subscriptions per connection.";
+                error = "The connection is closing.";
                 return false;
             }
-            set.Add(filter);
+            if (!_bySession.TryGetValue(session, out var set))
+            {
+                set = new HashSet<string>(StringComparer.Ordinal);
+                _bySession[session] = set;
+            }
+            if (!set.Contains(filter) && set.Count >= limit)
+            {
+                if (set.Count == 0) _bySession.Remove(session);
+                error = $"At most {limit} subscriptions per connection; unsubscribe from one first.";
+                return false;
+            }
+            if (set.Add(filter))
+            {
+                var index = IsWildcard(filter) ? _wildcard : _exact;
+                index.GetOrAdd(filter, f => new Filter(f)).Sessions[session] = 0;
+            }
         }
         error = null;
         return true;
@@ -59,30 +92,95 @@ public sealed class InProcessTopicBroker(TimeProvider time, Microsoft.Extensions
 
     public bool Unsubscribe(ClientSession session, string filter)
     {
-        if (!_subscriptions.TryGetValue(session, out var set)) return false;
-        lock (set) return set.Remove(filter);
+        lock (_gate)
+        {
+            if (!_bySession.TryGetValue(session, out var set) || !set.Remove(filter)) return false;
+            if (set.Count == 0) _bySession.Remove(session);
+            RemoveFromIndex(session, filter);
+            return true;
+        }
     }
 
-    public void Forget(ClientSession session) => _subscriptions.TryRemove(session, out _);
+    public void Forget(ClientSession session)
+    {
+        lock (_gate)
+        {
+            if (!_bySession.Remove(session, out var set)) return;
+            foreach (var filter in set) RemoveFromIndex(session, filter);
+        }
+    }
+
+    /// <summary>The filters a connection holds.</summary>
+    public IReadOnlyList<string> FiltersOf(ClientSession session)
+    {
+        lock (_gate) return _bySession.TryGetValue(session, out var set) ? set.ToArray() : [];
+    }
+
+    /// <summary>Subscriber count of every filter somebody holds.</summary>
+    public IReadOnlyList<(string Filter, int Subscribers)> FilterCounts()
+    {
+        lock (_gate)
+        {
+            return _exact.Values.Concat(_wildcard.Values)
+                .Select(f => (f.Text, f.Sessions.Count))
+                .OrderByDescending(f => f.Count).ThenBy(f => f.Text, StringComparer.Ordinal)
+                .ToArray();
+        }
+    }
 
     public int Publish(string topic, JsonNode? data, string source, string? excludeClientId = null)
     {
         Interlocked.Increment(ref _published);
         byte[]? payload = null;
         var count = 0;
-        foreach (var (session, set) in _subscriptions)
+
+        Filter? single = _exact.TryGetValue(topic, out var exact) ? exact : null;
+        List<Filter>? several = null;
+        if (!_wildcard.IsEmpty)
         {
-            if (session.ClientId == excludeClientId || session.IsClosing) continue;
-            bool match;
-            lock (set)
+            var levels = topic.Split('/');
+            foreach (var (_, filter) in _wildcard)
             {
-                match = false;
-                foreach (var filter in set)
+                if (!Matches(filter.Levels, levels)) continue;
+                if (single is null)
                 {
-                    if (Topics.Matches(filter, topic)) { match = true; break; }
+                    single = filter;
+                }
+                else
+                {
+                    several ??= [single];
+                    several.Add(filter);
                 }
             }
-            if (!match) continue;
+        }
+
+        if (several is null)
+        {
+            if (single is not null)
+            {
+                foreach (var (session, _) in single.Sessions) Deliver(session);
+            }
+        }
+        else
+        {
+            // A connection holding several matching filters gets the message once.
+            var seen = new HashSet<ClientSession>();
+            foreach (var filter in several)
+            {
+                foreach (var (session, _) in filter.Sessions)
+                {
+                    if (seen.Add(session)) Deliver(session);
+                }
+            }
+        }
+
+        Interlocked.Add(ref _delivered, count);
+        Published?.Invoke(topic, data);
+        return count;
+
+        void Deliver(ClientSession session)
+        {
+            if (session.IsClosing || session.ClientId == excludeClientId) return;
             payload ??= WireJson.Write(w =>
             {
                 w.WriteStartObject();
@@ -96,8 +194,29 @@ public sealed class InProcessTopicBroker(TimeProvider time, Microsoft.Extensions
             });
             if (session.SendDroppable(payload)) count++;
         }
-        Interlocked.Add(ref _delivered, count);
-        Published?.Invoke(topic, data);
-        return count;
+    }
+
+    private void RemoveFromIndex(ClientSession session, string filter)
+    {
+        var index = IsWildcard(filter) ? _wildcard : _exact;
+        if (!index.TryGetValue(filter, out var entry)) return;
+        entry.Sessions.TryRemove(session, out _);
+        // Safe without a race: every add also happens under _gate.
+        if (entry.Sessions.IsEmpty) index.TryRemove(filter, out _);
+    }
+
+    private static bool IsWildcard(string filter) => filter.Contains('+', StringComparison.Ordinal) || filter.Contains('#', StringComparison.Ordinal);
+
+    /// <summary>MQTT matching on pre-split levels ('#' also matches the parent level, as in MQTT).</summary>
+    private static bool Matches(string[] filter, string[] topic)
+    {
+        for (var i = 0; i < filter.Length; i++)
+        {
+            var level = filter[i];
+            if (level == "#") return true;
+            if (i >= topic.Length) return false;
+            if (level != "+" && level != topic[i]) return false;
+        }
+        return filter.Length == topic.Length;
     }
 }

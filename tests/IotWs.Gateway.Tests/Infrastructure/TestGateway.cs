@@ -28,13 +28,16 @@ public sealed class TestGateway : IAsyncDisposable
     public T Service<T>() where T : notnull => App.Services.GetRequiredService<T>();
 
     /// <summary>Starts a gateway; settings are Gateway options as "Key=Value" (e.g. "AuthTimeout=00:00:01").</summary>
-    public static async Task<TestGateway> StartAsync(string? dataDir = null, params string[] settings)
+    public static Task<TestGateway> StartAsync(string? dataDir = null, params string[] settings) => StartAsync(dataDir, null, settings);
+
+    /// <summary>Starts a gateway with a hook on the builder (e.g. to register a fake TimeProvider).</summary>
+    public static async Task<TestGateway> StartAsync(string? dataDir, Action<WebApplicationBuilder>? configure, params string[] settings)
     {
         var owns = dataDir is null;
         dataDir ??= NewDataDir();
         var args = new List<string> { "--urls", "http://127.0.0.1:0", "--data-dir", dataDir, "--Logging:LogLevel:Default=" + (Environment.GetEnvironmentVariable("IOTWS_TEST_LOG") ?? "Warning") };
         args.AddRange(settings.Select(s => "--Gateway:" + s));
-        var app = GatewayApp.Build(args.ToArray());
+        var app = GatewayApp.Build(args.ToArray(), configure);
         await app.StartAsync();
         return new TestGateway(app, dataDir, owns);
     }

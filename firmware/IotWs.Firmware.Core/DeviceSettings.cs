@@ -1,0 +1,191 @@
+using System.Collections;
+using IotWs.Protocol;
+
+namespace IotWs.Firmware.Core
+{
+    /// <summary>What the device logic is configured with: identity, gateway, intervals and limits.</summary>
+    public class DeviceSettings
+    {
+        /// <summary>The DHT22 cannot be read faster than every 2 s.</summary>
+        public const int MinReadingIntervalMs = 2000;
+        public const int MaxReadingIntervalMs = 3600000;
+        public const int MinHeartbeatIntervalMs = 5000;
+        public const int MaxHeartbeatIntervalMs = 600000;
+
+        /// <summary>ws:// or wss:// URL of the gateway's /ws endpoint.</summary>
+        public string GatewayUrl;
+
+        /// <summary>The device id the token was issued for.</summary>
+        public string DeviceId;
+
+        /// <summary>The device token (secret).</summary>
+        public string Token;
+
+        /// <summary>The sensor_id field of readings; the device id plus "_DHT22" unless configured.</summary>
+        public string SensorId;
+
+        /// <summary>Optional location label sent with readings.</summary>
+        public string Location;
+
+        public int ReadingIntervalMs = 2000;
+        public int HeartbeatIntervalMs = ProtocolInfo.DefaultHeartbeatIntervalMs;
+
+        /// <summary>Readings kept while the gateway has not acknowledged them.</summary>
+        public int BufferCapacity = 500;
+
+        /// <summary>Readings per batch message when replaying a backlog.</summary>
+        public int BatchSize = 20;
+
+        /// <summary>Readings sent but not yet acknowledged, at most.</summary>
+        public int MaxInFlight = 40;
+
+        /// <summary>An unacknowledged reading is sent again after this long.</summary>
+        public int AckTimeoutMs = 10000;
+
+        public int ConnectTimeoutMs = 15000;
+
+        /// <summary>From link open to auth_response.</summary>
+        public int HandshakeTimeoutMs = 15000;
+
+        public int BackoffBaseMs = 1000;
+        public int BackoffCapMs = 60000;
+
+        /// <summary>Auth failure or being replaced: wait at least this long before trying again.</summary>
+        public int RefusedFloorMs = 30000;
+
+        /// <summary>Close 1013 (gateway full or shutting down): wait at least this long.</summary>
+        public int TryAgainLaterFloorMs = 5000;
+
+        /// <summary>The reboot endpoint answers, then restarts after this delay.</summary>
+        public int RebootDelayMs = 3000;
+
+        public int IdentifyDurationMs = 5000;
+
+        /// <summary>Messages received but not yet processed, at most (the receive thread never blocks).</summary>
+        public int InboxCapacity = 64;
+
+        /// <summary>The sensor_id to send.</summary>
+        public string EffectiveSensorId
+        {
+            get
+            {
+                if (SensorId != null && SensorId.Length > 0) return SensorId;
+                return DeviceId + "_DHT22";
+            }
+        }
+
+        /// <summary>Null when a reading interval is acceptable, otherwise why not.</summary>
+        public static string CheckReadingInterval(long ms)
+        {
+            if (ms < MinReadingIntervalMs || ms > MaxReadingIntervalMs)
+                return Fields.ReadingIntervalMs + " must be between " + MinReadingIntervalMs + " and " + MaxReadingIntervalMs;
+            return null;
+        }
+
+        /// <summary>Null when a heartbeat interval is acceptable, otherwise why not.</summary>
+        public static string CheckHeartbeatInterval(long ms)
+        {
+            if (ms < MinHeartbeatIntervalMs || ms > MaxHeartbeatIntervalMs)
+                return Fields.HeartbeatIntervalMs + " must be between " + MinHeartbeatIntervalMs + " and " + MaxHeartbeatIntervalMs;
+            return null;
+        }
+
+        /// <summary>
+        /// Reads the settings the device logic needs from a parsed config.json (see ConfigKeys).
+        /// Returns null and sets error when a required key is missing or a value is out of range.
+        /// </summary>
+        public static DeviceSettings FromConfig(Hashtable config, out string error)
+        {
+            error = null;
+            DeviceSettings s = new DeviceSettings();
+            s.GatewayUrl = WireValues.GetString(config, ConfigKeys.GatewayUrl);
+            s.DeviceId = WireValues.GetString(config, ConfigKeys.DeviceId);
+            s.Token = WireValues.GetString(config, ConfigKeys.Token);
+            s.SensorId = WireValues.GetString(config, ConfigKeys.SensorId);
+            s.Location = WireValues.GetString(config, ConfigKeys.Location);
+            if (s.GatewayUrl == null || !(StartsWith(s.GatewayUrl, "ws://") || StartsWith(s.GatewayUrl, "wss://")))
+            {
+                error = ConfigKeys.GatewayUrl + " must be a ws:// or wss:// URL";
+                return null;
+            }
+            if (s.DeviceId == null || s.DeviceId.Length == 0)
+            {
+                error = ConfigKeys.DeviceId + " is required";
+                return null;
+            }
+            if (s.Token == null || s.Token.Length == 0)
+            {
+                error = ConfigKeys.Token + " is required";
+                return null;
+            }
+            int value;
+            if (config.Contains(ConfigKeys.ReadingIntervalMs))
+            {
+                if (!WireValues.TryGetInt(config[ConfigKeys.ReadingIntervalMs], out value) || CheckReadingInterval(value) != null)
+                {
+                    error = CheckReadingInterval(-1);
+                    return null;
+                }
+                s.ReadingIntervalMs = value;
+            }
+            if (config.Contains(ConfigKeys.HeartbeatIntervalMs))
+            {
+                if (!WireValues.TryGetInt(config[ConfigKeys.HeartbeatIntervalMs], out value) || CheckHeartbeatInterval(value) != null)
+                {
+                    error = CheckHeartbeatInterval(-1);
+                    return null;
+                }
+                s.HeartbeatIntervalMs = value;
+            }
+            if (config.Contains(ConfigKeys.BufferCapacity))
+            {
+                if (!WireValues.TryGetInt(config[ConfigKeys.BufferCapacity], out value) || value < 1 || value > 5000)
+                {
+                    error = ConfigKeys.BufferCapacity + " must be between 1 and 5000";
+                    return null;
+                }
+                s.BufferCapacity = value;
+            }
+            return s;
+        }
+
+        private static bool StartsWith(string text, string prefix)
+        {
+            return text.Length >= prefix.Length && text.Substring(0, prefix.Length) == prefix;
+        }
+    }
+
+    /// <summary>Keys of I:\config.json on the device (written by flash.ps1).</summary>
+    public static class ConfigKeys
+    {
+        public const string WifiSsid = "wifiSsid";
+        public const string WifiPassword = "wifiPassword";
+        public const string GatewayUrl = "gatewayUrl";
+        public const string DeviceId = "deviceId";
+        public const string Token = "token";
+        public const string SensorId = "sensorId";
+        public const string Location = "location";
+        public const string ReadingIntervalMs = "readingIntervalMs";
+        public const string HeartbeatIntervalMs = "heartbeatIntervalMs";
+        public const string BufferCapacity = "bufferCapacity";
+        public const string DhtEchoPin = "dhtEchoPin";
+        public const string DhtTriggerPin = "dhtTriggerPin";
+        public const string LedPin = "ledPin";
+    }
+
+    /// <summary>Keys the core keeps in <see cref="IStore"/>.</summary>
+    public static class StoreKeys
+    {
+        /// <summary>The last boot number; incremented at every start.</summary>
+        public const string BootId = "bootId";
+
+        /// <summary>Set by set_interval; overrides config.json.</summary>
+        public const string ReadingIntervalMs = "readingIntervalMs";
+
+        /// <summary>Set by set_interval; overrides config.json.</summary>
+        public const string HeartbeatIntervalMs = "heartbeatIntervalMs";
+
+        /// <summary>Unacknowledged readings saved before a controlled reboot.</summary>
+        public const string Spill = "spill";
+    }
+}

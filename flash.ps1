@@ -1,0 +1,177 @@
+#Requires -Version 7.0
+<#
+.SYNOPSIS
+    Flashes an ESP32 with the nanoFramework runtime and the IotWs firmware, and uploads its config.
+
+.DESCRIPTION
+    Runs these steps in order; each one can be skipped, and -WhatIf prints them all without
+    touching the board:
+
+      1. install nanoff (dotnet tool install -g nanoff) if it is missing
+      2. flash the nanoFramework runtime     (nanoff --platform esp32 --serialport PORT --update)
+      3. build the application in Release    (nuget restore + msbuild of IotWs.Firmware.nfproj)
+      4. deploy the application image        (nanoff --target TARGET --serialport PORT --deploy --image …bin)
+      5. write config.json to a temporary file and upload it to I:\config.json
+                                             (nanoff --filedeployment deploy.json)
+      6. reset the board                     (nanoff --platform esp32 --serialport PORT --reset)
+
+    The WiFi password and the device token only ever go into the temporary config file, which is
+    deleted afterwards; they are never printed, logged or written into the repository.
+
+.PARAMETER SerialPort
+    Serial port of the board: COM5 on Windows, /dev/ttyUSB0 on Linux, /dev/cu.usbserial-… on macOS.
+    `nanoff --listports` lists them.
+
+.PARAMETER GatewayUrl
+    The gateway's WebSocket endpoint, e.g. ws://192.168.1.50:5080/ws.
+
+.PARAMETER TokensFile
+    JSON lines as printed by `IotWs.Gateway devices add` / `devices import`:
+    {"deviceId":"…","token":"…"}. Default: devices.jsonl in the current directory.
+
+.PARAMETER DeviceId
+    Which line of the tokens file to use. May be omitted when the file holds a single device.
+
+.PARAMETER WifiSsid
+    WiFi network name. Default: the IOTWS_WIFI_SSID environment variable.
+
+.PARAMETER WifiPassword
+    WiFi password as a SecureString. Default: the IOTWS_WIFI_PASSWORD environment variable;
+    otherwise you are prompted (without echo).
+
+.PARAMETER Target
+    nanoFramework firmware target for the deploy step. Default ESP32_REV0 (plain ESP32 DevKit).
+
+.EXAMPLE
+    ./flash.ps1 -SerialPort COM5 -GatewayUrl ws://192.168.1.50:5080/ws -DeviceId esp32-kitchen -WifiSsid home -WhatIf
+
+    Prints every step without running any of them.
+
+.EXAMPLE
+    $env:IOTWS_WIFI_SSID = 'home'; $env:IOTWS_WIFI_PASSWORD = '…'
+    ./flash.ps1 -SerialPort /dev/ttyUSB0 -GatewayUrl ws://pi.local:5080/ws -TokensFile ./devices.jsonl -DeviceId esp32-kitchen
+
+.EXAMPLE
+    ./flash.ps1 -SerialPort COM5 -GatewayUrl ws://pi.local:5080/ws -DeviceId esp32-attic -SkipRuntime -SkipBuild
+
+    Re-deploys a board that already runs nanoFramework, with an existing Release build.
+#>
+[CmdletBinding(SupportsShouldProcess)]
+param(
+    [Parameter(Mandatory)] [string] $SerialPort,
+    [Parameter(Mandatory)] [ValidatePattern('^wss?://')] [string] $GatewayUrl,
+    [string] $TokensFile = 'devices.jsonl',
+    [string] $DeviceId,
+    [string] $WifiSsid = $env:IOTWS_WIFI_SSID,
+    [securestring] $WifiPassword,
+    [string] $Location,
+    [ValidateRange(2000, 3600000)] [int] $ReadingIntervalMs = 2000,
+    [ValidateRange(5000, 600000)] [int] $HeartbeatIntervalMs = 30000,
+    [int] $DhtEchoPin = 12,
+    [int] $DhtTriggerPin = 14,
+    [int] $LedPin = 2,
+    [string] $Target = 'ESP32_REV0',
+    [switch] $SkipRuntime,
+    [switch] $SkipBuild,
+    [switch] $SkipDeploy,
+    [switch] $SkipConfig
+)
+
+Set-StrictMode -Version Latest
+$ErrorActionPreference = 'Stop'
+
+$project = Join-Path $PSScriptRoot 'firmware/IotWs.Firmware/IotWs.Firmware.nfproj'
+$image = Join-Path $PSScriptRoot 'firmware/IotWs.Firmware/bin/Release/IotWs.Firmware.bin'
+
+# Runs a native tool and stops on a non-zero exit code. Command lines never carry secrets.
+function Invoke-Tool([string] $Tool, [string[]] $Arguments) {
+    & $Tool @Arguments
+    if ($LASTEXITCODE -ne 0) { throw "$Tool $($Arguments -join ' ') failed with exit code $LASTEXITCODE" }
+}
+
+function Step([string] $What, [string] $Tool, [string[]] $Arguments) {
+    if ($PSCmdlet.ShouldProcess("$Tool $($Arguments -join ' ')", $What)) { Invoke-Tool $Tool $Arguments }
+}
+
+# 1. nanoff
+if (-not (Get-Command nanoff -ErrorAction SilentlyContinue)) {
+    Step 'Install nanoff' 'dotnet' @('tool', 'install', '-g', 'nanoff')
+}
+
+# 2. runtime
+if (-not $SkipRuntime) {
+    Step 'Flash the nanoFramework runtime' 'nanoff' @('--platform', 'esp32', '--serialport', $SerialPort, '--update')
+}
+
+# 3. build (Visual Studio's MSBuild with the nanoFramework extension; see firmware/README.md)
+if (-not $SkipBuild) {
+    $msbuild = 'msbuild'
+    if ($IsWindows) {
+        $vswhere = Join-Path ${env:ProgramFiles(x86)} 'Microsoft Visual Studio/Installer/vswhere.exe'
+        if (Test-Path $vswhere) {
+            $found = & $vswhere -latest -requires Microsoft.Component.MSBuild -find 'MSBuild/**/Bin/MSBuild.exe' | Select-Object -First 1
+            if ($found) { $msbuild = $found }
+        }
+    }
+    Step 'Restore NuGet packages' 'nuget' @('restore', (Join-Path $PSScriptRoot 'firmware/IotWs.Firmware/packages.config'), '-PackagesDirectory', (Join-Path $PSScriptRoot 'packages'))
+    Step 'Build the firmware (Release)' $msbuild @($project, '/p:Configuration=Release', '/nologo', '/v:minimal')
+}
+
+# 4. application image
+if (-not $SkipDeploy) {
+    Step 'Deploy the application' 'nanoff' @('--target', $Target, '--serialport', $SerialPort, '--deploy', '--image', $image)
+}
+
+# 5. config.json
+if (-not $SkipConfig) {
+    $whatIf = $WhatIfPreference
+    if (-not $WifiSsid) { throw 'WiFi SSID missing: pass -WifiSsid or set IOTWS_WIFI_SSID' }
+
+    $device = $null
+    if (Test-Path $TokensFile) {
+        $devices = @(Get-Content $TokensFile | Where-Object { $_.Trim() } | ForEach-Object { $_ | ConvertFrom-Json })
+        $device = if ($DeviceId) { $devices | Where-Object deviceId -EQ $DeviceId | Select-Object -First 1 }
+                  elseif ($devices.Count -eq 1) { $devices[0] }
+        if (-not $device) { throw "No device '$DeviceId' in $TokensFile (pass -DeviceId when the file lists several)" }
+    }
+    elseif (-not $whatIf) { throw "Tokens file $TokensFile not found (create it with: IotWs.Gateway devices add <deviceId>)" }
+
+    $password = if ($WifiPassword) { ConvertFrom-SecureString -SecureString $WifiPassword -AsPlainText }
+                elseif ($env:IOTWS_WIFI_PASSWORD) { $env:IOTWS_WIFI_PASSWORD }
+                elseif (-not $whatIf) { ConvertFrom-SecureString -SecureString (Read-Host -AsSecureString "WiFi password for $WifiSsid") -AsPlainText }
+                else { '' }
+
+    $config = [ordered]@{
+        wifiSsid            = $WifiSsid
+        wifiPassword        = $password
+        gatewayUrl          = $GatewayUrl
+        deviceId            = if ($device) { $device.deviceId } else { $DeviceId }
+        token               = if ($device) { $device.token } else { '' }
+        readingIntervalMs   = $ReadingIntervalMs
+        heartbeatIntervalMs = $HeartbeatIntervalMs
+        dhtEchoPin          = $DhtEchoPin
+        dhtTriggerPin       = $DhtTriggerPin
+        ledPin              = $LedPin
+    }
+    if ($Location) { $config.location = $Location }
+
+    $shown = "deviceId=$($config.deviceId), gatewayUrl=$GatewayUrl, wifiSsid=$WifiSsid, wifiPassword=***, token=***"
+    if ($PSCmdlet.ShouldProcess("I:\config.json on $SerialPort ($shown)", 'Upload config.json')) {
+        $configFile = New-TemporaryFile
+        $deployFile = New-TemporaryFile
+        try {
+            # Raw UTF-8 without BOM and without \u escapes: nanoFramework.Json mis-decodes those.
+            $utf8 = [System.Text.UTF8Encoding]::new($false)
+            [System.IO.File]::WriteAllText($configFile.FullName, ($config | ConvertTo-Json -EscapeHandling Default), $utf8)
+            $deploy = @{ serialport = $SerialPort; files = @(@{ DestinationFilePath = 'I:\config.json'; SourceFilePath = $configFile.FullName }) }
+            [System.IO.File]::WriteAllText($deployFile.FullName, ($deploy | ConvertTo-Json -Depth 4), $utf8)
+            Invoke-Tool 'nanoff' @('--filedeployment', $deployFile.FullName)
+        }
+        finally {
+            Remove-Item $configFile, $deployFile -Force -ErrorAction SilentlyContinue
+        }
+    }
+}
+
+# 6. reset
+Step 'Reset the board' 'nanoff' @('--platform', 'esp32', '--serialport', $SerialPort, '--reset')

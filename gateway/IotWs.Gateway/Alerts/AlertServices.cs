@@ -1,0 +1,53 @@
+using System.Text.Json.Nodes;
+using IotWs.Gateway.Http;
+using IotWs.Gateway.Status;
+using IotWs.Gateway.Storage;
+using IotWs.Gateway.Wire;
+using Microsoft.Extensions.Options;
+
+namespace IotWs.Gateway.Alerts;
+
+/// <summary>Registers alert rules, their store and GET /api/alerts.</summary>
+public static class AlertServices
+{
+    public static IServiceCollection AddAlerts(this IServiceCollection services)
+    {
+        services.AddOptions<AlertOptions>().BindConfiguration(AlertOptions.Section).ValidateOnStart();
+        services.AddSingleton<IPostConfigureOptions<AlertOptions>, AlertDefaults>();
+        services.AddSingleton<IValidateOptions<AlertOptions>, AlertOptionsValidator>();
+        services.AddSingleton<ISchemaMigration, AlertStore.Schema>();
+        services.AddSingleton<AlertStore>();
+        services.AddSingleton<AlertEvaluator>();
+        services.AddHostedService(sp => sp.GetRequiredService<AlertEvaluator>());
+        services.AddSingleton<IStatusContributor, AlertStatus>();
+        return services;
+    }
+
+    /// <summary>GET /api/alerts[?state=active|cleared][&amp;deviceId=…][&amp;limit=…] — viewer and up, newest first.</summary>
+    public static IEndpointRouteBuilder MapAlertsApi(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/api/alerts", (AlertStore store, string? state, string? deviceId, int? limit) =>
+        {
+            if (state is not (null or Alert.Active or Alert.Cleared))
+                return Results.Problem(statusCode: 400, title: "Bad state", detail: "state must be 'active' or 'cleared'.");
+            if (limit is < 1 or > 1000)
+                return Results.Problem(statusCode: 400, title: "Bad limit", detail: "limit must be between 1 and 1000.");
+            var alerts = new JsonArray();
+            foreach (var alert in store.List(state, string.IsNullOrEmpty(deviceId) ? null : deviceId, limit ?? 100)) alerts.Add(alert.ToJson());
+            return Results.Text(WireJson.ToText(alerts), "application/json");
+        }).RequireViewer();
+        return app;
+    }
+}
+
+/// <summary>The "alerts" section of /api/status.</summary>
+internal sealed class AlertStatus(AlertEvaluator evaluator) : IStatusContributor
+{
+    public string Section => "alerts";
+
+    public JsonNode? Snapshot() => new JsonObject
+    {
+        ["active"] = evaluator.ActiveCount,
+        ["rules"] = new JsonArray(evaluator.Rules.Select(r => (JsonNode?)JsonValue.Create(r.Name)).ToArray()),
+    };
+}

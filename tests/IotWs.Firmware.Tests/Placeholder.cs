@@ -1,1 +1,0 @@
-namespace IotWs.Firmware.Tests;
