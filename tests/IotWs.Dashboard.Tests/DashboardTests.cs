@@ -113,6 +113,14 @@ public sealed class DashboardTests(Browser browser, ITestOutputHelper output)
         await Expect(status).ToContainTextAsync("stale", new() { Timeout = 5000 });
         await Expect(status).ToContainTextAsync("offline", new() { Timeout = 5000 });
         await Expect(page.GetByTestId("device-card-esp32-shed")).ToHaveClassAsync(new System.Text.RegularExpressions.Regex("status-offline"));
+
+        // The gateway's default 'device-offline' rule raises an alert, pushed on system_alerts.
+        await Expect(page.GetByTestId("alert-count")).ToHaveTextAsync("1");
+        await Expect(page.GetByTestId("fleet-alerts")).ToBeVisibleAsync();
+        await page.GetByTestId("nav-alerts").ClickAsync();
+        await Expect(page.GetByTestId("alerts-list").Locator("li.alert.active")).ToHaveCountAsync(1);
+        await Expect(page.GetByTestId("alerts-list")).ToContainTextAsync("Shed");
+        await session.ScreenshotAsync("alerts");
         session.AssertNoErrors();
     }
 
