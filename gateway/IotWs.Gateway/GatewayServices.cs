@@ -78,6 +78,7 @@ public static class GatewayServices
         services.AddPubSubFeatures();
 
         services.AddMqttBridge();
+        services.AddHostedService<Simulation.SimulationService>();
         return services;
     }
 
