@@ -2,6 +2,7 @@ using IotWs.Gateway.Configuration;
 using IotWs.Gateway.Connections;
 using IotWs.Gateway.Identity;
 using IotWs.Gateway.PubSub;
+using IotWs.Gateway.Readings;
 using IotWs.Gateway.Requests;
 using IotWs.Gateway.Status;
 using IotWs.Gateway.Storage;
@@ -70,6 +71,8 @@ public static class GatewayServices
         services.AddSingleton<IRequestEndpoint, GetStatusEndpoint>();
         services.AddSingleton<GatewayMetrics>();
         services.AddSingleton<GatewayStatus>();
+
+        services.AddReadings();
         return services;
     }
 
@@ -90,6 +93,7 @@ public static class GatewayServices
         app.Map("/ws", socket.HandleAsync);
         app.MapGet("/healthz", () => Results.Text("ok"));
         app.MapStatusApi();
+        app.MapReadingsApi();
         return app;
     }
 }
