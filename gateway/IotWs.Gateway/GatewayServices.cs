@@ -3,6 +3,7 @@ using IotWs.Gateway.Connections;
 using IotWs.Gateway.Identity;
 using IotWs.Gateway.Mqtt;
 using IotWs.Gateway.PubSub;
+using IotWs.Gateway.Readings;
 using IotWs.Gateway.Requests;
 using IotWs.Gateway.Rpc;
 using IotWs.Gateway.Status;
@@ -76,8 +77,10 @@ public static class GatewayServices
         services.AddSingleton<GatewayMetrics>();
         services.AddSingleton<GatewayStatus>();
         services.AddPubSubFeatures();
+        services.AddReadings();
 
         services.AddMqttBridge();
+        services.AddHostedService<Simulation.SimulationService>();
         return services;
     }
 
@@ -100,6 +103,7 @@ public static class GatewayServices
         app.MapStatusApi();
         app.MapRpcApi();
         app.MapPubSubFeatures();
+        app.MapReadingsApi();
         return app;
     }
 }

@@ -48,4 +48,10 @@ public sealed class StorageOptions
     /// <summary>Zero keeps hourly rollups forever.</summary>
     public TimeSpan HourRetention { get; set; } = TimeSpan.Zero;
     public TimeSpan RetentionSweepInterval { get; set; } = TimeSpan.FromHours(1);
+    /// <summary>SQLite synchronous mode of the readings writer: Full survives power loss (an ack means on disk), Normal only process crashes.</summary>
+    public string Synchronous { get; set; } = "Full";
+    /// <summary>Pending per-device index entries written together once a device has this many (see docs/performance.md).</summary>
+    [Range(1, 100_000)] public int IndexMergeRun { get; set; } = 64;
+    /// <summary>Longest a device's pending index entries wait before they are written anyway.</summary>
+    public TimeSpan IndexMergeDelay { get; set; } = TimeSpan.FromSeconds(30);
 }

@@ -1,0 +1,116 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using IotWs.Gateway.Storage;
+using IotWs.Gateway.Wire;
+
+namespace IotWs.Gateway.Readings;
+
+/// <summary>History rows as JSON (the API's shapes) and as CSV with a header line.</summary>
+public static class HistoryFormat
+{
+    public const string ReadingsCsvHeader = "insertId,deviceId,seq,bootId,timestamp,temperature,humidity,sensor_id,location";
+    public const string RollupsCsvHeader = "bucket,count,temperatureMin,temperatureMax,temperatureAvg,humidityMin,humidityMax,humidityAvg";
+
+    /// <summary>[{"insertId","deviceId","seq","bootId","timestamp","temperature","humidity","sensor_id","location"}] (+ "deviceTimestamp" when the device's own time was implausible).</summary>
+    public static byte[] ReadingsJson(IReadOnlyList<ReadingRow> rows) => Json(w =>
+    {
+        w.WriteStartArray();
+        foreach (var r in rows)
+        {
+            w.WriteStartObject();
+            w.WriteNumber("insertId", r.InsertId);
+            w.WriteString("deviceId", r.DeviceId);
+            WriteNullable(w, "seq", r.Seq);
+            WriteNullable(w, "bootId", r.BootId);
+            w.WriteString("timestamp", WireJson.Time(r.Timestamp));
+            w.WriteNumber("temperature", r.Temperature);
+            w.WriteNumber("humidity", r.Humidity);
+            WriteText(w, "sensor_id", r.SensorId);
+            WriteText(w, "location", r.Location);
+            switch (r.DeviceTimestamp)
+            {
+                case long l: w.WriteNumber("deviceTimestamp", l); break;
+                case double d: w.WriteNumber("deviceTimestamp", d); break;
+                case string s: w.WriteString("deviceTimestamp", WireJson.Clean(s)); break;
+            }
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+    });
+
+    /// <summary>[{"bucket","count","temperatureMin","temperatureMax","temperatureAvg","humidityMin","humidityMax","humidityAvg"}]</summary>
+    public static byte[] RollupsJson(IReadOnlyList<RollupRow> rows) => Json(w =>
+    {
+        w.WriteStartArray();
+        foreach (var r in rows)
+        {
+            w.WriteStartObject();
+            w.WriteString("bucket", WireJson.Time(r.Bucket));
+            w.WriteNumber("count", r.Count);
+            w.WriteNumber("temperatureMin", r.TemperatureMin);
+            w.WriteNumber("temperatureMax", r.TemperatureMax);
+            w.WriteNumber("temperatureAvg", r.TemperatureAvg);
+            w.WriteNumber("humidityMin", r.HumidityMin);
+            w.WriteNumber("humidityMax", r.HumidityMax);
+            w.WriteNumber("humidityAvg", r.HumidityAvg);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+    });
+
+    public static string ReadingsCsv(IReadOnlyList<ReadingRow> rows)
+    {
+        var sb = new StringBuilder(ReadingsCsvHeader).Append('\n');
+        foreach (var r in rows)
+        {
+            sb.Append(r.InsertId).Append(',').Append(Csv(r.DeviceId)).Append(',')
+              .Append(r.Seq?.ToString(CultureInfo.InvariantCulture)).Append(',')
+              .Append(r.BootId?.ToString(CultureInfo.InvariantCulture)).Append(',')
+              .Append(WireJson.Time(r.Timestamp)).Append(',')
+              .Append(Number(r.Temperature)).Append(',').Append(Number(r.Humidity)).Append(',')
+              .Append(Csv(r.SensorId)).Append(',').Append(Csv(r.Location)).Append('\n');
+        }
+        return sb.ToString();
+    }
+
+    public static string RollupsCsv(IReadOnlyList<RollupRow> rows)
+    {
+        var sb = new StringBuilder(RollupsCsvHeader).Append('\n');
+        foreach (var r in rows)
+        {
+            sb.Append(WireJson.Time(r.Bucket)).Append(',').Append(r.Count).Append(',')
+              .Append(Number(r.TemperatureMin)).Append(',').Append(Number(r.TemperatureMax)).Append(',').Append(Number(r.TemperatureAvg)).Append(',')
+              .Append(Number(r.HumidityMin)).Append(',').Append(Number(r.HumidityMax)).Append(',').Append(Number(r.HumidityAvg)).Append('\n');
+        }
+        return sb.ToString();
+    }
+
+    private static byte[] Json(Action<Utf8JsonWriter> write)
+    {
+        var buffer = new ArrayBufferWriter<byte>(4096);
+        using (var w = new Utf8JsonWriter(buffer, WireJson.WriterOptions)) write(w);
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    private static void WriteNullable(Utf8JsonWriter w, string name, long? value)
+    {
+        if (value is { } v) w.WriteNumber(name, v);
+        else w.WriteNull(name);
+    }
+
+    private static void WriteText(Utf8JsonWriter w, string name, string? value)
+    {
+        if (value is null) w.WriteNull(name);
+        else w.WriteString(name, WireJson.Clean(value));
+    }
+
+    private static string Number(double value) => value.ToString("R", CultureInfo.InvariantCulture);
+
+    private static string Csv(string? value)
+    {
+        if (value is null) return "";
+        return value.AsSpan().IndexOfAny(",\"\n\r") < 0 ? value : "\"" + value.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+    }
+}

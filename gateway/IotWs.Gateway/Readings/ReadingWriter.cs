@@ -1,0 +1,254 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using IotWs.Gateway.Configuration;
+using IotWs.Gateway.Storage;
+using IotWs.Protocol;
+using Microsoft.Extensions.Options;
+
+namespace IotWs.Gateway.Readings;
+
+/// <summary>
+/// The readings pipeline: a bounded queue, ONE writer thread committing groups (Storage:CommitBatchSize readings
+/// or Storage:CommitInterval after the oldest queued one, whichever first), and an after-commit stage that
+/// answers every request (acks) and then fans the stored readings out. Nothing is acknowledged before its commit.
+/// </summary>
+public sealed class ReadingWriter : IHostedService
+{
+    private readonly IReadingStore _store;
+    private readonly ReadingFanout _fanout;
+    private readonly ILogger<ReadingWriter> _logger;
+    private readonly QueueBudget _budget;
+    private readonly int _batchSize;
+    private readonly long _intervalTicks;
+    private readonly object _gate = new();
+    private readonly Queue<StoreRequest> _queue = new();
+    private readonly Channel<List<StoreRequest>> _committed =
+        Channel.CreateBounded<List<StoreRequest>>(new BoundedChannelOptions(4) { SingleReader = true, SingleWriter = true });
+    private readonly TaskCompletionSource _writerDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _queuedWeight;
+    private int _wakeAt = int.MaxValue;
+    private bool _completed;
+    private Thread? _thread;
+    private Task _ackLoop = Task.CompletedTask;
+    private long _commits;
+    private long _stored;
+    private long _duplicates;
+    private long _refused;
+    private long _failed;
+    private long _events;
+    private long _lastCommitMicros;
+    private int _lastCommitRows;
+
+    public ReadingWriter(IReadingStore store, ReadingFanout fanout, IOptions<GatewayOptions> options, ILogger<ReadingWriter> logger)
+    {
+        _store = store;
+        _fanout = fanout;
+        _logger = logger;
+        var storage = options.Value.Storage;
+        _budget = new QueueBudget(storage.QueueCapacity);
+        _batchSize = storage.CommitBatchSize;
+        _intervalTicks = (long)(storage.CommitInterval.TotalSeconds * Stopwatch.Frequency);
+    }
+
+    /// <summary>
+    /// Queues a request; waits while the queue holds Storage:QueueCapacity readings (the caller's read loop pauses).
+    /// Its completion runs after commit. Throws <see cref="StoreClosedException"/> once the gateway is stopping.
+    /// </summary>
+    public async ValueTask EnqueueAsync(StoreRequest request, CancellationToken ct)
+    {
+        var slots = Slots(request);
+        await _budget.TakeAsync(slots, ct);
+        lock (_gate)
+        {
+            if (!_completed)
+            {
+                request.EnqueuedAt = Stopwatch.GetTimestamp();
+                _queue.Enqueue(request);
+                _queuedWeight += request.Weight;
+                // While the writer gathers a group it sleeps until the group is full or its time is up.
+                if (_queuedWeight >= _wakeAt)
+                {
+                    _wakeAt = int.MaxValue;
+                    Monitor.Pulse(_gate);
+                }
+                return;
+            }
+        }
+        _budget.Return(slots);
+        throw new StoreClosedException();
+    }
+
+    /// <summary>Counters for /api/status and the benchmarks.</summary>
+    public WriterStats Stats => new(
+        Interlocked.Read(ref _commits), Interlocked.Read(ref _stored), Interlocked.Read(ref _duplicates),
+        Interlocked.Read(ref _refused), Interlocked.Read(ref _failed), Interlocked.Read(ref _events),
+        _budget.InUse, _budget.Waiting, Interlocked.Read(ref _lastCommitMicros) / 1000.0, Volatile.Read(ref _lastCommitRows));
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        // Recovery runs before the first commit; a broken database stops the start with its error.
+        _store.Open();
+        _thread = new Thread(WriteLoop) { IsBackground = true, Name = "readings-writer" };
+        _thread.Start();
+        _ackLoop = Task.Run(AckLoopAsync, CancellationToken.None);
+        return Task.CompletedTask;
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            _completed = true;
+            Monitor.PulseAll(_gate);
+        }
+        try
+        {
+            // Drain: everything queued is committed and answered before the gateway stops.
+            await Task.WhenAll(_writerDone.Task, _ackLoop).WaitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            ReadingsLog.DrainTimedOut(_logger, _budget.InUse);
+        }
+    }
+
+
+    private int Slots(StoreRequest request) => Math.Min(request.Weight, _budget.Capacity);
+
+    private void WriteLoop()
+    {
+        try
+        {
+            var batch = new List<StoreRequest>();
+            while (Take(batch))
+            {
+                Commit(batch);
+                // Waits when the after-commit stage lags: back-pressure reaches the queue, never memory.
+                _committed.Writer.WriteAsync(batch).AsTask().GetAwaiter().GetResult();
+                batch = new List<StoreRequest>(batch.Capacity);
+            }
+            try
+            {
+                _store.Flush();
+            }
+            catch (Exception e)
+            {
+                ReadingsLog.FlushFailed(_logger, e);
+            }
+        }
+        catch (Exception e)
+        {
+            ReadingsLog.WriterFailed(_logger, e);
+        }
+        finally
+        {
+            _committed.Writer.TryComplete();
+            _writerDone.TrySetResult();
+        }
+    }
+
+    /// <summary>Gathers the next group: waits for a first request, then until the group is full or its interval passed.</summary>
+    private bool Take(List<StoreRequest> batch)
+    {
+        lock (_gate)
+        {
+            while (_queue.Count == 0)
+            {
+                if (_completed) return false;
+                _wakeAt = 1;
+                Monitor.Wait(_gate);
+            }
+            // Pacing uses the monotonic clock on purpose: a fake TimeProvider in tests must not hold acks back.
+            var deadline = _queue.Peek().EnqueuedAt + _intervalTicks;
+            var rows = 0;
+            while (true)
+            {
+                while (rows < _batchSize && _queue.TryDequeue(out var request))
+                {
+                    batch.Add(request);
+                    rows += request.Weight;
+                    _queuedWeight -= request.Weight;
+                }
+                if (rows >= _batchSize || _completed) return true;
+                var remaining = deadline - Stopwatch.GetTimestamp();
+                if (remaining <= 0) return true;
+                _wakeAt = _batchSize - rows;
+                Monitor.Wait(_gate, TimeSpan.FromSeconds((double)remaining / Stopwatch.Frequency));
+                _wakeAt = int.MaxValue;
+            }
+        }
+    }
+
+    private void Commit(List<StoreRequest> batch)
+    {
+        var work = false;
+        var rows = 0;
+        foreach (var request in batch)
+        {
+            if (request.HasWork) work = true;
+            rows += request.Readings.Count;
+        }
+        if (!work) return;
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            _store.Commit(batch);
+            Interlocked.Increment(ref _commits);
+        }
+        catch (Exception e)
+        {
+            ReadingsLog.CommitFailed(_logger, e, batch.Count);
+            foreach (var request in batch)
+            {
+                request.Fail(ErrorCodes.InternalError, "The gateway could not store this reading (storage error): nothing was stored, send it again.");
+            }
+        }
+        Interlocked.Exchange(ref _lastCommitMicros, (long)Stopwatch.GetElapsedTime(started).TotalMicroseconds);
+        Volatile.Write(ref _lastCommitRows, rows);
+    }
+
+    private async Task AckLoopAsync()
+    {
+        await foreach (var batch in _committed.Reader.ReadAllAsync())
+        {
+            var slots = 0;
+            // Acks first: fan-out must not delay them.
+            foreach (var request in batch)
+            {
+                slots += Slots(request);
+                Count(request);
+                try
+                {
+                    request.Completion.Completed(request);
+                }
+                catch (Exception e)
+                {
+                    ReadingsLog.CompletionFailed(_logger, e);
+                }
+            }
+            _fanout.Committed(batch);
+            _budget.Return(slots);
+        }
+    }
+
+    private void Count(StoreRequest request)
+    {
+        foreach (var r in request.Readings)
+        {
+            switch (r.Status)
+            {
+                case EntryStatus.Stored: Interlocked.Increment(ref _stored); break;
+                case EntryStatus.Duplicate: Interlocked.Increment(ref _duplicates); break;
+                case EntryStatus.Refused: Interlocked.Increment(ref _refused); break;
+                case EntryStatus.Failed: Interlocked.Increment(ref _failed); break;
+            }
+        }
+        if (request.Event is { Status: EntryStatus.Stored }) Interlocked.Increment(ref _events);
+    }
+}
+
+/// <summary>Counters of the readings pipeline.</summary>
+public sealed record WriterStats(long Commits, long Stored, long Duplicates, long Refused, long Failed, long Events, int Queued, int WaitingWriters, double LastCommitMs, int LastCommitRows);
+
+/// <summary>The gateway is stopping and takes no more readings (the client will send them again after reconnecting).</summary>
+public sealed class StoreClosedException() : Exception("The gateway is shutting down and stores nothing more.");

@@ -1,0 +1,101 @@
+using System.Text.Json.Nodes;
+using IotWs.Gateway.Configuration;
+using IotWs.Gateway.Connections;
+using IotWs.Gateway.Requests;
+using IotWs.Gateway.Status;
+using IotWs.Gateway.Storage;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.DataProtection.KeyManagement;
+using Microsoft.AspNetCore.DataProtection.Repositories;
+using Microsoft.Extensions.Options;
+
+namespace IotWs.Gateway.Readings;
+
+/// <summary>Registers the readings feature: validation, storage pipeline, history API, retention, field encryption.</summary>
+public static class ReadingsServices
+{
+    public static IServiceCollection AddReadings(this IServiceCollection services)
+    {
+        services.AddSingleton<ISchemaMigration, ReadingsSchema>();
+        services.AddSingleton<IValidateOptions<GatewayOptions>, ReadingOptionsValidator>();
+
+        // Field encryption keys live with the data: <dataDir>/keys, readable by the gateway's user only.
+        services.AddDataProtection().SetApplicationName("IotWs.Gateway");
+        services.AddOptions<KeyManagementOptions>().Configure<IOptions<GatewayOptions>, ILoggerFactory>((o, gateway, loggers) =>
+            o.XmlRepository = new FileSystemXmlRepository(KeysDirectory(gateway.Value.DataDirectory), loggers));
+        services.AddSingleton<FieldProtector>();
+
+        services.AddSingleton<SqliteReadingStore>();
+        services.AddSingleton<IReadingStore>(sp => sp.GetRequiredService<SqliteReadingStore>());
+        services.AddSingleton<LatestReadings>();
+        services.AddSingleton<ReadingFanout>();
+        services.AddSingleton<ReadingWriter>();
+        services.AddHostedService(sp => sp.GetRequiredService<ReadingWriter>());
+        services.AddSingleton<ReadingParser>();
+        services.AddSingleton<IMessageHandler, ReadingMessageHandler>();
+
+        services.AddSingleton<DeviceDirectory>();
+        services.AddSingleton<IRequestEndpoint, GetDevicesEndpoint>();
+        services.AddSingleton<IRequestEndpoint, GetReadingsEndpoint>();
+        services.AddSingleton<ReadingRetention>();
+        services.AddHostedService(sp => sp.GetRequiredService<ReadingRetention>());
+        services.AddSingleton<IStatusContributor, ReadingsStatus>();
+        return services;
+    }
+
+    private static DirectoryInfo KeysDirectory(string dataDirectory)
+    {
+        var path = Path.GetFullPath(Path.Combine(dataDirectory, "keys"));
+        var dir = OperatingSystem.IsWindows()
+            ? Directory.CreateDirectory(path)
+            : Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        return dir;
+    }
+}
+
+/// <summary>Start-time checks of the readings settings.</summary>
+internal sealed class ReadingOptionsValidator : IValidateOptions<GatewayOptions>
+{
+    public ValidateOptionsResult Validate(string? name, GatewayOptions o)
+    {
+        var errors = new List<string>();
+        foreach (var field in o.FieldsToEncrypt)
+        {
+            if (field is IotWs.Protocol.Fields.Temperature or IotWs.Protocol.Fields.Humidity)
+                errors.Add($"Gateway:FieldsToEncrypt cannot name '{field}': readings are range-checked and rolled up by it.");
+        }
+        if (!string.Equals(o.Storage.Synchronous, "Full", StringComparison.OrdinalIgnoreCase) && !string.Equals(o.Storage.Synchronous, "Normal", StringComparison.OrdinalIgnoreCase))
+            errors.Add($"Gateway:Storage:Synchronous must be Full or Normal (got '{o.Storage.Synchronous}').");
+        if (o.Storage.CommitBatchSize > o.Storage.QueueCapacity)
+            errors.Add($"Gateway:Storage:CommitBatchSize ({o.Storage.CommitBatchSize}) cannot exceed Gateway:Storage:QueueCapacity ({o.Storage.QueueCapacity}).");
+        if (o.Storage.IndexMergeDelay <= TimeSpan.Zero)
+            errors.Add("Gateway:Storage:IndexMergeDelay must be positive.");
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}
+
+/// <summary>The "readings" section of /api/status.</summary>
+internal sealed class ReadingsStatus(ReadingWriter writer, IReadingStore store) : IStatusContributor
+{
+    public string Section => "readings";
+
+    public JsonNode? Snapshot()
+    {
+        var s = writer.Stats;
+        return new JsonObject
+        {
+            ["total"] = store.LastReadingId,
+            ["stored"] = s.Stored,
+            ["duplicates"] = s.Duplicates,
+            ["refused"] = s.Refused,
+            ["failed"] = s.Failed,
+            ["events"] = s.Events,
+            ["commits"] = s.Commits,
+            ["queued"] = s.Queued,
+            ["waitingConnections"] = s.WaitingWriters,
+            ["lastCommitMs"] = Math.Round(s.LastCommitMs, 2),
+            ["lastCommitReadings"] = s.LastCommitRows,
+            ["pendingIndexEntries"] = store is SqliteReadingStore sqlite ? sqlite.PendingIndexEntries : 0,
+        };
+    }
+}

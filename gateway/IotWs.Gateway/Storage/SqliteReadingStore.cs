@@ -1,0 +1,575 @@
+using System.Diagnostics;
+using System.Globalization;
+using IotWs.Gateway.Configuration;
+using IotWs.Gateway.Readings;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Options;
+
+namespace IotWs.Gateway.Storage;
+
+/// <summary>
+/// Readings and events in the gateway's SQLite file. Commits come from one writer thread on a dedicated
+/// connection; duplicates are found through <see cref="PendingIndex"/> and reading_keys, so the hot insert
+/// touches only the heap, the current rollup buckets and a few sorted per-device runs.
+/// </summary>
+public sealed class SqliteReadingStore : IReadingStore, IDisposable
+{
+    private const string IndexedThroughKey = "indexed_through";
+    private const string LastReadingKey = "last_reading_id";
+    private const string LastEventKey = "last_event_id";
+    private const long MinuteMs = 60_000;
+    private const long HourMs = 3_600_000;
+    private const string Through = "(SELECT COALESCE((SELECT value FROM readings_meta WHERE key = 'indexed_through'), 0))";
+    private const string RowColumns = "id, device_id, seq, boot_id, ts, device_ts, temperature, humidity, sensor_id, location";
+
+    private readonly GatewayDatabase _db;
+    private readonly StorageOptions _options;
+    private readonly FieldProtector _protector;
+    private readonly PendingIndex _pending;
+    private readonly Dictionary<(long Bucket, string Device), Aggregate> _minute = [];
+    private readonly Dictionary<(long Bucket, string Device), Aggregate> _hour = [];
+    private readonly List<PendingIndex.DeviceRun> _runs = [];
+    private readonly Func<string, long, long> _loadHighWater;
+    private readonly Func<string, long, long, long?> _lookupKey;
+    private SqliteConnection? _connection;
+    private WriterCommands? _sql;
+    private long _lastReadingId;
+    private long _lastEventId;
+    private long _persistedThrough = -1;
+    private bool _needsRecovery = true;
+
+    public SqliteReadingStore(GatewayDatabase db, IOptions<GatewayOptions> options, FieldProtector protector)
+    {
+        _db = db;
+        _options = options.Value.Storage;
+        _protector = protector;
+        _pending = new PendingIndex(_options.IndexMergeRun, _options.IndexMergeDelay);
+        _loadHighWater = LoadHighWater;
+        _lookupKey = LookupKey;
+    }
+
+    public long LastReadingId => Volatile.Read(ref _lastReadingId);
+
+    /// <summary>Index entries waiting in memory (for /api/status).</summary>
+    public int PendingIndexEntries => Volatile.Read(ref _pendingCount);
+    private int _pendingCount;
+
+    public void Open()
+    {
+        if (_connection is not null) return;
+        _connection = _db.Open();
+        var sync = string.Equals(_options.Synchronous, "Normal", StringComparison.OrdinalIgnoreCase) ? "NORMAL" : "FULL";
+        Execute(_connection, null, $"PRAGMA synchronous={sync}; PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY;");
+        _sql = new WriterCommands(_connection);
+        Recover();
+    }
+
+    public void Commit(IReadOnlyList<StoreRequest> requests)
+    {
+        var sql = _sql ?? throw new InvalidOperationException("Open the store before committing.");
+        if (_needsRecovery) Recover();
+        var now = Stopwatch.GetTimestamp();
+        using var tx = _connection!.BeginTransaction();
+        try
+        {
+            sql.Enlist(tx);
+            _minute.Clear();
+            _hour.Clear();
+            var rows = 0;
+            foreach (var request in requests)
+            {
+                foreach (var reading in request.Readings)
+                {
+                    if (reading.Status != EntryStatus.Pending) continue;
+                    StoreReading(sql, reading, now);
+                    rows++;
+                }
+                if (request.Event is { Status: EntryStatus.Pending } e) StoreEvent(sql, e);
+            }
+            Upsert(sql.MinuteRollup, _minute);
+            Upsert(sql.HourRollup, _hour);
+
+            _runs.Clear();
+            _pending.Take(Math.Max(256, 2 * rows), now, _runs);
+            foreach (var run in _runs) WriteRun(sql, run);
+            _pending.Written(_runs);
+            var through = _pending.IndexedThrough(_lastReadingId);
+            if (through != _persistedThrough) SetMeta(sql, IndexedThroughKey, through);
+            tx.Commit();
+            _persistedThrough = through;
+            Volatile.Write(ref _pendingCount, _pending.Count);
+        }
+        catch
+        {
+            // Rolled back (tx disposed): forget what memory says and rebuild it from the file before the next commit.
+            _needsRecovery = true;
+            _pending.Reset();
+            throw;
+        }
+    }
+
+    public void Flush()
+    {
+        if (_sql is null || _needsRecovery) return;
+        // Writing every pending run now leaves nothing for the next start to recover.
+        using var tx = _connection!.BeginTransaction();
+        _sql.Enlist(tx);
+        _runs.Clear();
+        _pending.Take(int.MaxValue, long.MaxValue, _runs);
+        foreach (var run in _runs) WriteRun(_sql, run);
+        _pending.Written(_runs);
+        SetMeta(_sql, IndexedThroughKey, _pending.IndexedThrough(_lastReadingId));
+        tx.Commit();
+        _persistedThrough = _lastReadingId;
+        Volatile.Write(ref _pendingCount, _pending.Count);
+    }
+
+    public async Task<ReadingRow?> LatestAsync(string deviceId, CancellationToken ct)
+    {
+        var rows = await QueryRowsAsync($"""
+            SELECT {RowColumns} FROM readings WHERE id IN (
+              SELECT id FROM (SELECT id FROM reading_index WHERE device_id = $d ORDER BY ts DESC, id DESC LIMIT 1)
+              UNION ALL
+              SELECT id FROM readings WHERE id > {Through} AND device_id = $d)
+            ORDER BY ts DESC, id DESC LIMIT 1
+            """, deviceId, 0, 0, 1, ct);
+        return rows.Count == 0 ? null : rows[0];
+    }
+
+    public async Task<IReadOnlyList<ReadingRow>> ReadingsAsync(string deviceId, DateTimeOffset from, DateTimeOffset to, int limit, CancellationToken ct)
+    {
+        // The per-device index holds everything up to indexed_through; newer rows are found in the heap's short tail.
+        var rows = await QueryRowsAsync($"""
+            SELECT {RowColumns} FROM readings WHERE id IN (
+              SELECT id FROM (SELECT id FROM reading_index WHERE device_id = $d AND ts BETWEEN $from AND $to ORDER BY ts DESC, id DESC LIMIT $limit)
+              UNION ALL
+              SELECT id FROM readings WHERE id > {Through} AND device_id = $d AND ts BETWEEN $from AND $to)
+            ORDER BY ts DESC, id DESC LIMIT $limit
+            """, deviceId, from.ToUnixTimeMilliseconds(), to.ToUnixTimeMilliseconds(), limit, ct);
+        rows.Reverse();
+        return rows;
+    }
+
+    public async Task<IReadOnlyList<RollupRow>> RollupsAsync(string deviceId, Resolution resolution, DateTimeOffset from, DateTimeOffset to, int limit, CancellationToken ct)
+    {
+        var (table, step) = resolution switch
+        {
+            Resolution.Minute => ("rollup_1m", MinuteMs),
+            Resolution.Hour => ("rollup_1h", HourMs),
+            _ => throw new ArgumentOutOfRangeException(nameof(resolution), resolution, "Raw readings have no rollups."),
+        };
+        var fromMs = from.ToUnixTimeMilliseconds();
+        await using var c = _db.Open();
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = $"""
+            SELECT bucket, count, t_min, t_max, t_sum, h_min, h_max, h_sum FROM {table}
+            WHERE device_id = $d AND bucket BETWEEN $from AND $to ORDER BY bucket DESC LIMIT $limit
+            """;
+        cmd.Parameters.AddWithValue("$d", deviceId);
+        cmd.Parameters.AddWithValue("$from", fromMs - Mod(fromMs, step));
+        cmd.Parameters.AddWithValue("$to", to.ToUnixTimeMilliseconds());
+        cmd.Parameters.AddWithValue("$limit", limit);
+        var list = new List<RollupRow>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            var count = r.GetInt64(1);
+            list.Add(new RollupRow(DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(0)), count,
+                r.GetDouble(2), r.GetDouble(3), r.GetDouble(4) / count,
+                r.GetDouble(5), r.GetDouble(6), r.GetDouble(7) / count));
+        }
+        list.Reverse();
+        return list;
+    }
+
+    public async Task<RetentionResult> DeleteExpiredAsync(RetentionCutoffs cutoffs, CancellationToken ct)
+    {
+        await using var c = _db.Open();
+        // Remember the newest ids first: ids are never handed out twice, even when every row expired.
+        using (var tx = c.BeginTransaction())
+        {
+            Execute(c, tx, $"""
+                INSERT INTO readings_meta (key, value) SELECT '{LastReadingKey}', max(id) FROM readings WHERE true HAVING max(id) IS NOT NULL
+                  ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value);
+                INSERT INTO readings_meta (key, value) SELECT '{LastEventKey}', max(id) FROM events WHERE true HAVING max(id) IS NOT NULL
+                  ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value);
+                """);
+            tx.Commit();
+        }
+        long readings = 0, events = 0, minutes = 0, hours = 0;
+        if (cutoffs.Raw is { } raw)
+        {
+            readings = DeleteExpiredReadings(c, raw.ToUnixTimeMilliseconds(), ct);
+            events = DeleteInChunks(c, "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE ts < $cut LIMIT 2000)", raw, ct);
+        }
+        if (cutoffs.Minute is { } minute)
+        {
+            minutes = DeleteInChunks(c, "DELETE FROM rollup_1m WHERE (bucket, device_id) IN (SELECT bucket, device_id FROM rollup_1m WHERE bucket < $cut LIMIT 2000)", minute, ct);
+        }
+        if (cutoffs.Hour is { } hour)
+        {
+            hours = DeleteInChunks(c, "DELETE FROM rollup_1h WHERE (bucket, device_id) IN (SELECT bucket, device_id FROM rollup_1h WHERE bucket < $cut LIMIT 2000)", hour, ct);
+        }
+        return new RetentionResult(readings, events, minutes, hours);
+    }
+
+    public void Dispose()
+    {
+        _sql?.Dispose();
+        _connection?.Dispose();
+    }
+
+    private void Recover()
+    {
+        var c = _connection!;
+        using var tx = c.BeginTransaction();
+        var through = Meta(c, tx, IndexedThroughKey) ?? 0;
+        // Readings committed after the last merge (e.g. before a crash) get their index entries and keys now, sorted.
+        using (var cmd = c.CreateCommand())
+        {
+            cmd.Transaction = tx;
+            cmd.CommandText = """
+                INSERT OR IGNORE INTO reading_index (device_id, ts, id)
+                  SELECT device_id, ts, id FROM readings WHERE id > $t ORDER BY device_id, ts, id;
+                INSERT OR IGNORE INTO reading_keys (device_id, boot_id, seq, id)
+                  SELECT device_id, boot_id, seq, id FROM readings WHERE id > $t AND boot_id IS NOT NULL AND seq IS NOT NULL
+                  ORDER BY device_id, boot_id, seq, id;
+                """;
+            cmd.Parameters.AddWithValue("$t", through);
+            cmd.ExecuteNonQuery();
+        }
+        var lastReading = Math.Max(Scalar(c, tx, "SELECT COALESCE(max(id), 0) FROM readings"), Meta(c, tx, LastReadingKey) ?? 0);
+        var lastEvent = Math.Max(Scalar(c, tx, "SELECT COALESCE(max(id), 0) FROM events"), Meta(c, tx, LastEventKey) ?? 0);
+        using (var set = c.CreateCommand())
+        {
+            set.Transaction = tx;
+            set.CommandText = "INSERT INTO readings_meta (key, value) VALUES ($k, $v) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+            set.Parameters.AddWithValue("$k", IndexedThroughKey);
+            set.Parameters.AddWithValue("$v", lastReading);
+            set.ExecuteNonQuery();
+        }
+        tx.Commit();
+        _pending.Reset();
+        Volatile.Write(ref _lastReadingId, lastReading);
+        _lastEventId = lastEvent;
+        _persistedThrough = lastReading;
+        Volatile.Write(ref _pendingCount, 0);
+        _needsRecovery = false;
+    }
+
+    private void StoreReading(WriterCommands sql, ReadingEntry r, long now)
+    {
+        if (r.Seq is { } seq && r.BootId is { } boot && _pending.Find(r.DeviceId, boot, seq, _loadHighWater, _lookupKey) is { } first)
+        {
+            r.Status = EntryStatus.Duplicate;
+            r.InsertId = first;
+            return;
+        }
+        var id = _lastReadingId + 1;
+        var ts = r.Timestamp.ToUnixTimeMilliseconds();
+        var p = sql.InsertReading.Parameters;
+        p[0].Value = id;
+        p[1].Value = r.DeviceId;
+        p[2].Value = (object?)r.BootId ?? DBNull.Value;
+        p[3].Value = (object?)r.Seq ?? DBNull.Value;
+        p[4].Value = ts;
+        p[5].Value = r.DeviceTimestamp ?? DBNull.Value;
+        p[6].Value = r.Temperature;
+        p[7].Value = r.Humidity;
+        p[8].Value = (object?)r.StoredSensorId ?? DBNull.Value;
+        p[9].Value = (object?)r.StoredLocation ?? DBNull.Value;
+        p[10].Value = (object?)r.StoredExtra ?? DBNull.Value;
+        sql.InsertReading.ExecuteNonQuery();
+        Volatile.Write(ref _lastReadingId, id);
+        _pending.Add(r.DeviceId, id, ts, r.BootId, r.Seq, now);
+        Add(_minute, (ts - Mod(ts, MinuteMs), r.DeviceId), r);
+        Add(_hour, (ts - Mod(ts, HourMs), r.DeviceId), r);
+        r.Status = EntryStatus.Stored;
+        r.InsertId = id;
+    }
+
+    private void StoreEvent(WriterCommands sql, EventEntry e)
+    {
+        var id = _lastEventId + 1;
+        var p = sql.InsertEvent.Parameters;
+        p[0].Value = id;
+        p[1].Value = e.Timestamp.ToUnixTimeMilliseconds();
+        p[2].Value = e.DataType;
+        p[3].Value = e.ClientId;
+        p[4].Value = (object?)e.Principal ?? DBNull.Value;
+        p[5].Value = (object?)e.DeviceId ?? DBNull.Value;
+        p[6].Value = (object?)e.BootId ?? DBNull.Value;
+        p[7].Value = (object?)e.Seq ?? DBNull.Value;
+        p[8].Value = e.StoredDataJson;
+        sql.InsertEvent.ExecuteNonQuery();
+        _lastEventId = id;
+        e.Status = EntryStatus.Stored;
+        e.InsertId = id;
+    }
+
+    private static void WriteRun(WriterCommands sql, PendingIndex.DeviceRun run)
+    {
+        var entries = run.Entries;
+        entries.Sort(static (a, b) => a.Ts != b.Ts ? a.Ts.CompareTo(b.Ts) : a.Id.CompareTo(b.Id));
+        var ip = sql.InsertIndex.Parameters;
+        ip[0].Value = run.DeviceId;
+        foreach (var e in entries)
+        {
+            ip[1].Value = e.Ts;
+            ip[2].Value = e.Id;
+            sql.InsertIndex.ExecuteNonQuery();
+        }
+        if (run.Keys.Count == 0) return;
+        entries.Sort(static (a, b) => a.Boot != b.Boot ? a.Boot.CompareTo(b.Boot) : a.Seq != b.Seq ? a.Seq.CompareTo(b.Seq) : a.Id.CompareTo(b.Id));
+        var kp = sql.InsertKey.Parameters;
+        kp[0].Value = run.DeviceId;
+        foreach (var e in entries)
+        {
+            if (!e.HasKey) continue;
+            kp[1].Value = e.Boot;
+            kp[2].Value = e.Seq;
+            kp[3].Value = e.Id;
+            sql.InsertKey.ExecuteNonQuery();
+        }
+    }
+
+    private long LoadHighWater(string deviceId, long boot)
+    {
+        var cmd = _sql!.HighWater;
+        cmd.Parameters[0].Value = deviceId;
+        cmd.Parameters[1].Value = boot;
+        return cmd.ExecuteScalar() is long seq ? seq : -1;
+    }
+
+    private long? LookupKey(string deviceId, long boot, long seq)
+    {
+        var cmd = _sql!.LookupKey;
+        cmd.Parameters[0].Value = deviceId;
+        cmd.Parameters[1].Value = boot;
+        cmd.Parameters[2].Value = seq;
+        return cmd.ExecuteScalar() is long id ? id : null;
+    }
+
+    private static void Upsert(SqliteCommand cmd, Dictionary<(long Bucket, string Device), Aggregate> groups)
+    {
+        var p = cmd.Parameters;
+        foreach (var ((bucket, device), a) in groups)
+        {
+            p[0].Value = bucket;
+            p[1].Value = device;
+            p[2].Value = a.Count;
+            p[3].Value = a.TMin;
+            p[4].Value = a.TMax;
+            p[5].Value = a.TSum;
+            p[6].Value = a.HMin;
+            p[7].Value = a.HMax;
+            p[8].Value = a.HSum;
+            cmd.ExecuteNonQuery();
+        }
+    }
+
+    private static void Add(Dictionary<(long Bucket, string Device), Aggregate> groups, (long, string) key, ReadingEntry r)
+    {
+        var t = r.Temperature;
+        var h = r.Humidity;
+        groups[key] = groups.TryGetValue(key, out var a)
+            ? new Aggregate(a.Count + 1, Math.Min(a.TMin, t), Math.Max(a.TMax, t), a.TSum + t, Math.Min(a.HMin, h), Math.Max(a.HMax, h), a.HSum + h)
+            : new Aggregate(1, t, t, t, h, h, h);
+    }
+
+    private static void SetMeta(WriterCommands sql, string key, long value)
+    {
+        sql.SetMeta.Parameters[0].Value = key;
+        sql.SetMeta.Parameters[1].Value = value;
+        sql.SetMeta.ExecuteNonQuery();
+    }
+
+    private async Task<List<ReadingRow>> QueryRowsAsync(string sql, string deviceId, long from, long to, int limit, CancellationToken ct)
+    {
+        await using var c = _db.Open();
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.Parameters.AddWithValue("$d", deviceId);
+        cmd.Parameters.AddWithValue("$from", from);
+        cmd.Parameters.AddWithValue("$to", to);
+        cmd.Parameters.AddWithValue("$limit", limit);
+        var list = new List<ReadingRow>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            list.Add(new ReadingRow(
+                r.GetInt64(0),
+                r.GetString(1),
+                r.IsDBNull(2) ? null : r.GetInt64(2),
+                r.IsDBNull(3) ? null : r.GetInt64(3),
+                DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(4)),
+                r.IsDBNull(5) ? null : r.GetValue(5),
+                r.GetDouble(6),
+                r.GetDouble(7),
+                _protector.Unprotect(r.IsDBNull(8) ? null : r.GetString(8)),
+                _protector.Unprotect(r.IsDBNull(9) ? null : r.GetString(9))));
+        }
+        return list;
+    }
+
+    private static long DeleteExpiredReadings(SqliteConnection c, long cutoff, CancellationToken ct)
+    {
+        long deleted = 0;
+        using var next = c.CreateCommand();
+        next.CommandText = "SELECT device_id FROM reading_index WHERE device_id > $prev ORDER BY device_id LIMIT 1";
+        var prev = next.Parameters.AddWithValue("$prev", "");
+        using var expired = c.CreateCommand();
+        expired.CommandText = "SELECT i.ts, i.id, r.boot_id, r.seq FROM reading_index i LEFT JOIN readings r ON r.id = i.id WHERE i.device_id = $d AND i.ts < $cut ORDER BY i.ts LIMIT 1000";
+        var ed = expired.Parameters.AddWithValue("$d", "");
+        expired.Parameters.AddWithValue("$cut", cutoff);
+        using var delete = c.CreateCommand();
+        delete.CommandText = """
+            DELETE FROM readings WHERE id = $id;
+            DELETE FROM reading_index WHERE device_id = $d AND ts = $ts AND id = $id;
+            DELETE FROM reading_keys WHERE device_id = $d AND boot_id = $b AND seq = $s AND id = $id;
+            """;
+        var pid = delete.Parameters.Add("$id", SqliteType.Integer);
+        var pd = delete.Parameters.Add("$d", SqliteType.Text);
+        var pts = delete.Parameters.Add("$ts", SqliteType.Integer);
+        var pb = delete.Parameters.Add("$b", SqliteType.Integer);
+        var ps = delete.Parameters.Add("$s", SqliteType.Integer);
+        var batch = new List<(long Ts, long Id, object Boot, object Seq)>();
+        while (true)
+        {
+            ct.ThrowIfCancellationRequested();
+            if (next.ExecuteScalar() is not string device) break;
+            prev.Value = device;
+            ed.Value = device;
+            while (true)
+            {
+                // Short transactions: the writer waits at most one chunk.
+                using var tx = c.BeginTransaction();
+                expired.Transaction = tx;
+                delete.Transaction = tx;
+                batch.Clear();
+                using (var r = expired.ExecuteReader())
+                {
+                    while (r.Read()) batch.Add((r.GetInt64(0), r.GetInt64(1), r.GetValue(2), r.GetValue(3)));
+                }
+                foreach (var (ts, id, boot, seq) in batch)
+                {
+                    pid.Value = id;
+                    pd.Value = device;
+                    pts.Value = ts;
+                    pb.Value = boot;
+                    ps.Value = seq;
+                    delete.ExecuteNonQuery();
+                }
+                tx.Commit();
+                expired.Transaction = null;
+                delete.Transaction = null;
+                deleted += batch.Count;
+                if (batch.Count < 1000) break;
+            }
+        }
+        return deleted;
+    }
+
+    private static long DeleteInChunks(SqliteConnection c, string sql, DateTimeOffset cutoff, CancellationToken ct)
+    {
+        long total = 0;
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.Parameters.AddWithValue("$cut", cutoff.ToUnixTimeMilliseconds());
+        int n;
+        do
+        {
+            ct.ThrowIfCancellationRequested();
+            n = cmd.ExecuteNonQuery();
+            total += n;
+        }
+        while (n > 0);
+        return total;
+    }
+
+    private static long? Meta(SqliteConnection c, SqliteTransaction tx, string key)
+    {
+        using var cmd = c.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = "SELECT value FROM readings_meta WHERE key = $k";
+        cmd.Parameters.AddWithValue("$k", key);
+        return cmd.ExecuteScalar() is long v ? v : null;
+    }
+
+    private static long Scalar(SqliteConnection c, SqliteTransaction tx, string sql)
+    {
+        using var cmd = c.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = sql;
+        return Convert.ToInt64(cmd.ExecuteScalar(), CultureInfo.InvariantCulture);
+    }
+
+    private static void Execute(SqliteConnection c, SqliteTransaction? tx, string sql)
+    {
+        using var cmd = c.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = sql;
+        cmd.ExecuteNonQuery();
+    }
+
+    private static long Mod(long value, long step) => ((value % step) + step) % step;
+
+    private readonly record struct Aggregate(long Count, double TMin, double TMax, double TSum, double HMin, double HMax, double HSum);
+
+    /// <summary>The writer connection's prepared statements, reused for every commit.</summary>
+    private sealed class WriterCommands : IDisposable
+    {
+        private readonly List<SqliteCommand> _all = [];
+
+        public WriterCommands(SqliteConnection c)
+        {
+            InsertReading = Prepare(c, "INSERT INTO readings (id, device_id, boot_id, seq, ts, device_ts, temperature, humidity, sensor_id, location, extra) VALUES ($id, $d, $b, $s, $ts, $dts, $t, $h, $sid, $loc, $x)",
+                "$id", "$d", "$b", "$s", "$ts", "$dts", "$t", "$h", "$sid", "$loc", "$x");
+            InsertEvent = Prepare(c, "INSERT INTO events (id, ts, data_type, client_id, principal, device_id, boot_id, seq, data) VALUES ($id, $ts, $type, $c, $p, $d, $b, $s, $data)",
+                "$id", "$ts", "$type", "$c", "$p", "$d", "$b", "$s", "$data");
+            InsertIndex = Prepare(c, "INSERT OR IGNORE INTO reading_index (device_id, ts, id) VALUES ($d, $ts, $id)", "$d", "$ts", "$id");
+            InsertKey = Prepare(c, "INSERT OR IGNORE INTO reading_keys (device_id, boot_id, seq, id) VALUES ($d, $b, $s, $id)", "$d", "$b", "$s", "$id");
+            LookupKey = Prepare(c, "SELECT id FROM reading_keys WHERE device_id = $d AND boot_id = $b AND seq = $s", "$d", "$b", "$s");
+            HighWater = Prepare(c, "SELECT seq FROM reading_keys WHERE device_id = $d AND boot_id = $b ORDER BY seq DESC LIMIT 1", "$d", "$b");
+            SetMeta = Prepare(c, "INSERT INTO readings_meta (key, value) VALUES ($k, $v) ON CONFLICT (key) DO UPDATE SET value = excluded.value", "$k", "$v");
+            MinuteRollup = PrepareRollup(c, "rollup_1m");
+            HourRollup = PrepareRollup(c, "rollup_1h");
+        }
+
+        public SqliteCommand InsertReading { get; }
+        public SqliteCommand InsertEvent { get; }
+        public SqliteCommand InsertIndex { get; }
+        public SqliteCommand InsertKey { get; }
+        public SqliteCommand LookupKey { get; }
+        public SqliteCommand HighWater { get; }
+        public SqliteCommand SetMeta { get; }
+        public SqliteCommand MinuteRollup { get; }
+        public SqliteCommand HourRollup { get; }
+
+        public void Enlist(SqliteTransaction tx)
+        {
+            foreach (var cmd in _all) cmd.Transaction = tx;
+        }
+
+        public void Dispose()
+        {
+            foreach (var cmd in _all) cmd.Dispose();
+        }
+
+        private SqliteCommand PrepareRollup(SqliteConnection c, string table) => Prepare(c, $"""
+            INSERT INTO {table} (bucket, device_id, count, t_min, t_max, t_sum, h_min, h_max, h_sum) VALUES ($b, $d, $n, $tmin, $tmax, $tsum, $hmin, $hmax, $hsum)
+            ON CONFLICT (bucket, device_id) DO UPDATE SET count = count + excluded.count,
+              t_min = min(t_min, excluded.t_min), t_max = max(t_max, excluded.t_max), t_sum = t_sum + excluded.t_sum,
+              h_min = min(h_min, excluded.h_min), h_max = max(h_max, excluded.h_max), h_sum = h_sum + excluded.h_sum
+            """, "$b", "$d", "$n", "$tmin", "$tmax", "$tsum", "$hmin", "$hmax", "$hsum");
+
+        private SqliteCommand Prepare(SqliteConnection c, string sql, params string[] parameters)
+        {
+            var cmd = c.CreateCommand();
+            cmd.CommandText = sql;
+            foreach (var name in parameters) cmd.Parameters.Add(new SqliteParameter { ParameterName = name });
+            _all.Add(cmd);
+            return cmd;
+        }
+    }
+}
