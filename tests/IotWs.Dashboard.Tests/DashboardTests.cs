@@ -102,16 +102,17 @@ public sealed class DashboardTests(Browser browser, ITestOutputHelper output)
         var page = session.Page;
         await session.LoginAsync(key);
 
-        // The device declares a 1 s heartbeat, then says nothing more after one reading:
-        // stale after 1.5 s of silence, offline after 3 s.
-        await using var device = gateway.Device("esp32-shed", token, heartbeatMs: 1000);
+        // The device declares a 2 s heartbeat, then says nothing more after one reading:
+        // stale after 3 s of silence, offline after 6 s (a wide enough stale window to see
+        // on a busy machine).
+        await using var device = gateway.Device("esp32-shed", token, heartbeatMs: 2000);
         await device.ConnectAsync();
         await device.SendReadingAsync(18.0, 60.0);
 
         var status = page.GetByTestId("device-status-esp32-shed");
         await Expect(status).ToContainTextAsync("online", new() { Timeout = 5000 });
-        await Expect(status).ToContainTextAsync("stale", new() { Timeout = 5000 });
-        await Expect(status).ToContainTextAsync("offline", new() { Timeout = 5000 });
+        await Expect(status).ToContainTextAsync("stale", new() { Timeout = 10_000 });
+        await Expect(status).ToContainTextAsync("offline", new() { Timeout = 10_000 });
         await Expect(page.GetByTestId("device-card-esp32-shed")).ToHaveClassAsync(new System.Text.RegularExpressions.Regex("status-offline"));
 
         // The gateway's default 'device-offline' rule raises an alert, pushed on system_alerts.
@@ -181,11 +182,14 @@ public sealed class DashboardTests(Browser browser, ITestOutputHelper output)
         var steps = await page.GetByTestId("rpc-call").First.Locator(".steps li").AllInnerTextsAsync();
         Assert.Contains(steps, s => s.StartsWith("rebooting", StringComparison.Ordinal));
         Assert.Equal(8, device.BootId);
+        await Expect(page.GetByTestId("device-meta")).ToContainTextAsync("boot #8");
         await session.ScreenshotAsync("device-reboot-confirmed");
 
         await page.GetByTestId("nav-audit").ClickAsync();
         await Expect(page.GetByTestId("audit-rows")).ToContainTextAsync("reboot");
         await Expect(page.GetByTestId("audit-rows")).ToContainTextAsync("confirmed");
+        await page.SetViewportSizeAsync(390, 844);
+        await session.ScreenshotAsync("audit-phone");
         session.AssertNoErrors();
     }
 
@@ -235,6 +239,12 @@ public sealed class DashboardTests(Browser browser, ITestOutputHelper output)
         var lines = await File.ReadAllLinesAsync(csvPath);
         File.Delete(csvPath);
         Assert.Equal(1 + 14, lines.Count(l => l.Length > 0)); // header + one row per minute bucket
+        Assert.StartsWith("bucket,count,", lines[0], StringComparison.Ordinal);
+
+        await page.SetViewportSizeAsync(390, 844);
+        await page.GetByTestId("range-1h").ClickAsync();
+        await Expect(temperature).ToHaveAttributeAsync("data-points", "13");
+        await session.ScreenshotAsync("device-phone");
         session.AssertNoErrors();
     }
 }

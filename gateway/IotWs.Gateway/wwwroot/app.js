@@ -214,12 +214,6 @@ store.listen((kind) => {
   badge.hidden = n === 0;
 });
 
-let redrawSoon = null;
-window.addEventListener('resize', () => {
-  clearTimeout(redrawSoon);
-  redrawSoon = setTimeout(() => { if (current === 'device') views.device.redraw(); }, 300);
-});
-
 // ---- boot: resume a session of this tab, or ask for a key -------------------------
 
 (async () => {

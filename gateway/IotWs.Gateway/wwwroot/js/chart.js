@@ -16,6 +16,24 @@ const TIME_STEPS = [MINUTE, 5 * MINUTE, 10 * MINUTE, 15 * MINUTE, 30 * MINUTE,
 
 let nextId = 0;
 
+const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+// The chart is drawn in real pixels (so text stays readable on a phone) and redrawn from
+// its last data when its box changes width: rotation, window resize, layout switch.
+const drawn = new WeakMap(); // figure → { o, width }
+const resized = new ResizeObserver((entries) => {
+  for (const { target } of entries) {
+    const last = drawn.get(target);
+    const width = innerWidth(target);
+    if (last && width > 0 && Math.abs(width - last.width) > 2) drawChart(target, last.o);
+  }
+});
+
+function innerWidth(figure) {
+  const style = getComputedStyle(figure);
+  return figure.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+}
+
 function s(tag, attrs = {}, text) {
   const el = document.createElementNS(SVG, tag);
   for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
@@ -67,7 +85,8 @@ function segments(points) {
 export function drawChart(figure, o) {
   const id = `chart${nextId++}`;
   const pts = o.points.filter((p) => Number.isFinite(p.v) && p.t >= o.from && p.t <= o.to);
-  const width = Math.max(260, Math.round(figure.clientWidth || 600));
+  const measured = innerWidth(figure);
+  const width = Math.max(260, Math.round(measured > 0 ? measured : 600));
   const plotW = width - PAD.left - PAD.right;
   const plotH = HEIGHT - PAD.top - PAD.bottom;
 
@@ -86,7 +105,7 @@ export function drawChart(figure, o) {
   const y = (v) => PAD.top + (1 - (v - lo) / (hi - lo)) * plotH;
 
   const summary = pts.length
-    ? `${pts.length} points, min ${minV.toFixed(1)} ${o.unit}, max ${maxV.toFixed(1)} ${o.unit}`
+    ? `${plural(pts.length, 'point')}, min ${minV.toFixed(1)} ${o.unit}, max ${maxV.toFixed(1)} ${o.unit}`
     : 'no readings';
   const svg = s('svg', {
     width, height: HEIGHT, viewBox: `0 0 ${width} ${HEIGHT}`, role: 'img',
@@ -144,10 +163,12 @@ export function drawChart(figure, o) {
   const stats = document.createElement('span');
   stats.className = 'muted';
   stats.textContent = pts.length
-    ? `min ${minV.toFixed(1)} · max ${maxV.toFixed(1)} · ${pts.length} points`
+    ? `min ${minV.toFixed(1)} · max ${maxV.toFixed(1)} · ${plural(pts.length, 'point')}`
     : 'no readings';
   caption.append(name, ' ', stats);
 
   figure.replaceChildren(caption, svg);
   figure.dataset.points = String(pts.length);
+  drawn.set(figure, { o, width: measured > 0 ? measured : width });
+  resized.observe(figure);
 }

@@ -47,7 +47,7 @@ export function createDeviceView(root, live) {
   const refs = {
     title: h('h2', { 'data-testid': 'device-title' }),
     status: statusBadge('unknown', { 'data-testid': 'device-view-status' }),
-    meta: h('p', { class: 'muted' }),
+    meta: h('p', { class: 'muted', 'data-testid': 'device-meta' }),
     seen: agoTime(null, { 'data-testid': 'device-view-seen' }),
     temp: h('span', { class: 'value big', 'data-testid': 'device-view-temp' }),
     hum: h('span', { class: 'value big', 'data-testid': 'device-view-hum' }),
@@ -183,7 +183,7 @@ export function createDeviceView(root, live) {
       drawChart(refs.histHum, { title: 'Humidity', unit: '%RH', period: range.words, from, to, points: hums });
       refs.history.dataset.points = refs.histTemp.dataset.points;
       refs.histNote.textContent = resolution === 'raw'
-        ? `${rows.length} readings, every reading shown.`
+        ? `${rows.length} reading${rows.length === 1 ? '' : 's'}, every reading shown.`
         : `${rows.length} ${resolution === '1m' ? 'one-minute' : 'one-hour'} averages; the shaded band is each period's min–max.`;
     } catch (e) {
       if (ticket !== historyRequest) return;
@@ -240,12 +240,8 @@ export function createDeviceView(root, live) {
     if (kind === 'reading' || kind === 'device') renderHeader();
     if (kind === 'status') {
       renderHeader();
-      const item = h('li', {}, statusBadge(detail.status), ' ',
-        h('time', { datetime: detail.at }, localDateTime(detail.at)),
-        detail.reason ? h('span', { class: 'muted' }, ` — ${detail.reason}`) : null);
-      const placeholder = refs.presence.querySelector('li.muted');
-      if (placeholder) placeholder.remove();
-      refs.presence.prepend(item);
+      // A reconnect may come with a new boot; the detail has it and the full presence history.
+      loadDetail(deviceId);
     }
   });
 
@@ -261,7 +257,7 @@ export function createDeviceView(root, live) {
       loadLive(id);
       loadHistory();
       if (hasRole('technician')) {
-        rpc = createRpcPanel(id);
+        rpc = createRpcPanel(id, () => loadDetail(id));
         fill(refs.rpcSlot, rpc.element);
       } else {
         fill(refs.rpcSlot);
@@ -280,11 +276,6 @@ export function createDeviceView(root, live) {
     },
     onReading(topic, reading) {
       if (deviceId && topic === `devices/${deviceId}/readings`) addLive(reading);
-    },
-    redraw() {
-      if (!deviceId) return;
-      drawLive();
-      loadHistory();
     },
   };
 }

@@ -38,7 +38,8 @@ const COMMANDS = [
 const POLL_MS = 1000;
 const POLL_LIMIT_MS = 15 * 60_000;
 
-export function createRpcPanel(deviceId) {
+/** onSettled(call) runs when a call reaches a final status (a reboot changes the device's boot). */
+export function createRpcPanel(deviceId, onSettled = () => {}) {
   const timers = new Set();
   let disposed = false;
   const calls = h('ol', { class: 'calls', 'data-testid': 'rpc-calls', 'aria-live': 'polite' });
@@ -95,12 +96,16 @@ export function createRpcPanel(deviceId) {
     const item = h('li', { 'data-testid': 'rpc-call', 'data-call-id': call.id });
     calls.prepend(item);
     render(item, call);
-    if (FINAL.has(call.status)) return;
+    if (FINAL.has(call.status)) {
+      onSettled(call);
+      return;
+    }
     const started = Date.now();
     const timer = setInterval(async () => {
       try {
         const next = await api(`/api/rpc/${enc(call.id)}`);
         render(item, next);
+        if (FINAL.has(next.status)) onSettled(next);
         if (FINAL.has(next.status) || Date.now() - started > POLL_LIMIT_MS) stop();
       } catch (e) {
         if (e.status === 401 || e.status === 404) stop();
