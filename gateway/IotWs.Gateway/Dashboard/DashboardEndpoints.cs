@@ -16,16 +16,25 @@ public static class DashboardEndpoints
             return app;
         }
         var files = FindDashboardFiles(app.Environment, app.Logger);
-        app.UseDefaultFiles(new DefaultFilesOptions { FileProvider = files });
-        app.UseStaticFiles(new StaticFileOptions
+        // A WebSocket upgrade to "/" (the seed's ESP32 sketch connects there) must reach the
+        // socket endpoint, not be rewritten to /index.html, whatever order the host maps in.
+        app.UseWhen(context => !IsWebSocketUpgrade(context.Request), dashboard =>
         {
-            FileProvider = files,
-            // Revalidate on every load (ETag → 304), so a gateway update reaches every browser
-            // at once instead of mixing cached and new modules.
-            OnPrepareResponse = ctx => ctx.Context.Response.Headers.CacheControl = "no-cache",
+            dashboard.UseDefaultFiles(new DefaultFilesOptions { FileProvider = files });
+            dashboard.UseStaticFiles(new StaticFileOptions
+            {
+                FileProvider = files,
+                // Revalidate on every load (ETag → 304), so a gateway update reaches every browser
+                // at once instead of mixing cached and new modules.
+                OnPrepareResponse = ctx => ctx.Context.Response.Headers.CacheControl = "no-cache",
+            });
         });
         return app;
     }
+
+    private static bool IsWebSocketUpgrade(HttpRequest request) =>
+        HttpMethods.IsConnect(request.Method)
+        || request.Headers.Upgrade.ToString().Contains("websocket", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>
     /// The web root when it holds the dashboard; otherwise the wwwroot beside the binary, so a
