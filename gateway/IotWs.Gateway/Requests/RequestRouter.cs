@@ -47,10 +47,17 @@ internal sealed class RequestRouter(IEnumerable<IRequestEndpoint> endpoints) : I
     }
 
     internal static void Reply(ClientSession session, string requestId, bool success, JsonNode? data, string? error, string? code = null) =>
+        SendResult(session, MessageTypes.Response, requestId, success, data, error, Fields.Code, code);
+
+    /// <summary>
+    /// A correlated answer ("response", "rpc_response"): data on success, otherwise "error" plus one
+    /// optional detail field (the two answer kinds name their detail differently).
+    /// </summary>
+    internal static void SendResult(ClientSession session, string type, string requestId, bool success, JsonNode? data, string? error, string detailName, string? detail) =>
         session.Send(w =>
         {
             w.WriteStartObject();
-            w.WriteString(Fields.Type, MessageTypes.Response);
+            w.WriteString(Fields.Type, type);
             w.WriteString(Fields.RequestId, requestId);
             w.WriteBoolean(Fields.Success, success);
             if (success)
@@ -61,7 +68,7 @@ internal sealed class RequestRouter(IEnumerable<IRequestEndpoint> endpoints) : I
             else
             {
                 w.WriteString(Fields.Error, error);
-                if (code is not null) w.WriteString(Fields.Code, code);
+                if (detail is not null) w.WriteString(detailName, detail);
             }
             w.WriteEndObject();
         });

@@ -89,24 +89,7 @@ internal sealed class RpcCallHandler : IMessageHandler
     }
 
     private static void Reply(ClientSession session, string requestId, bool success, JsonNode? data, string? error, string? message) =>
-        session.Send(w =>
-        {
-            w.WriteStartObject();
-            w.WriteString(Fields.Type, MessageTypes.RpcResponse);
-            w.WriteString(Fields.RequestId, requestId);
-            w.WriteBoolean(Fields.Success, success);
-            if (success)
-            {
-                w.WritePropertyName(Fields.Data);
-                WireJson.WriteNode(w, data);
-            }
-            else
-            {
-                w.WriteString(Fields.Error, error);
-                if (message is not null) w.WriteString(Fields.Message, message);
-            }
-            w.WriteEndObject();
-        });
+        Requests.RequestRouter.SendResult(session, MessageTypes.RpcResponse, requestId, success, data, error, Fields.Message, message);
 }
 
 /// <summary>The seed's example method: the mean of params.values.</summary>
