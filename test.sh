@@ -28,14 +28,10 @@ set -e
 
 # Sum the per-project result lines into one closing line.
 awk '
-  /(Passed|Failed)!  - Failed:/ {
-    gsub(",", "");
-    for (i = 1; i <= NF; i++) {
-      if ($i == "Failed:") f += $(i+1);
-      if ($i == "Passed:") p += $(i+1);
-      if ($i == "Skipped:") s += $(i+1);
-    }
-  }
+  /^Total tests: [0-9]+$/ { total += $3 }
+  /^ +Passed: [0-9]+$/ { p += $2 }
+  /^ +Failed: [0-9]+$/ { f += $2 }
+  /^ +Skipped: [0-9]+$/ { s += $2 }
   END { printf "Total: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
 rm -f "$log"
 exit "$status"

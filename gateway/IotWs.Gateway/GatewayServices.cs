@@ -1,5 +1,6 @@
 using IotWs.Gateway.Configuration;
 using IotWs.Gateway.Connections;
+using IotWs.Gateway.Dashboard;
 using IotWs.Gateway.Identity;
 using IotWs.Gateway.Mqtt;
 using IotWs.Gateway.PubSub;
@@ -104,6 +105,7 @@ public static class GatewayServices
         app.MapRpcApi();
         app.MapPubSubFeatures();
         app.MapReadingsApi();
+        app.MapDashboard();
         return app;
     }
 }

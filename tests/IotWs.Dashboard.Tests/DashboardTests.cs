@@ -102,17 +102,17 @@ public sealed class DashboardTests(Browser browser, ITestOutputHelper output)
         var page = session.Page;
         await session.LoginAsync(key);
 
-        // The device declares a 2 s heartbeat, then says nothing more after one reading:
-        // stale after 3 s of silence, offline after 6 s (a wide enough stale window to see
-        // on a busy machine).
-        await using var device = gateway.Device("esp32-shed", token, heartbeatMs: 2000);
+        // The device declares a 4 s heartbeat, then says nothing more after one reading:
+        // stale after 6 s of silence, offline after 12 s (windows wide enough to observe each
+        // state on a busy 2-core machine).
+        await using var device = gateway.Device("esp32-shed", token, heartbeatMs: 4000);
         await device.ConnectAsync();
         await device.SendReadingAsync(18.0, 60.0);
 
         var status = page.GetByTestId("device-status-esp32-shed");
         await Expect(status).ToContainTextAsync("online", new() { Timeout = 5000 });
-        await Expect(status).ToContainTextAsync("stale", new() { Timeout = 10_000 });
-        await Expect(status).ToContainTextAsync("offline", new() { Timeout = 10_000 });
+        await Expect(status).ToContainTextAsync("stale", new() { Timeout = 15_000 });
+        await Expect(status).ToContainTextAsync("offline", new() { Timeout = 15_000 });
         await Expect(page.GetByTestId("device-card-esp32-shed")).ToHaveClassAsync(new System.Text.RegularExpressions.Regex("status-offline"));
 
         // The gateway's default 'device-offline' rule raises an alert, pushed on system_alerts.

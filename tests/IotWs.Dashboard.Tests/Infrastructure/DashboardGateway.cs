@@ -43,7 +43,6 @@ public sealed class DashboardGateway : IAsyncDisposable
         };
         args.AddRange(settings.Select(s => "--Gateway:" + s));
         var app = GatewayApp.Build(args.ToArray());
-        app.MapDashboard(); // no-op when the gateway already maps it
         await app.StartAsync();
         return new DashboardGateway(app, dataDir);
     }
