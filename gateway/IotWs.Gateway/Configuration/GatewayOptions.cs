@@ -54,4 +54,6 @@ public sealed class StorageOptions
     [Range(1, 100_000)] public int IndexMergeRun { get; set; } = 64;
     /// <summary>Longest a device's pending index entries wait before they are written anyway.</summary>
     public TimeSpan IndexMergeDelay { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>How often rollup deltas gathered in memory are written (queries add the not-yet-written part from raw rows).</summary>
+    public TimeSpan RollupFlushInterval { get; set; } = TimeSpan.FromSeconds(10);
 }

@@ -8,9 +8,11 @@ using Microsoft.Extensions.Options;
 namespace IotWs.Gateway.Readings;
 
 /// <summary>
-/// The readings pipeline: a bounded queue, ONE writer thread committing groups (Storage:CommitBatchSize readings
-/// or Storage:CommitInterval after the oldest queued one, whichever first), and an after-commit stage that
+/// The readings pipeline: a bounded queue, ONE writer thread committing groups, and an after-commit stage that
 /// answers every request (acks) and then fans the stored readings out. Nothing is acknowledged before its commit.
+/// Group commit: a commit starts at most once per Storage:CommitInterval (what wears an SD card is the number of
+/// commits, not their size), earlier only when Storage:CommitBatchSize readings are waiting; a reading arriving
+/// after a quiet spell is committed at once.
 /// </summary>
 public sealed class ReadingWriter : IHostedService
 {
@@ -25,6 +27,7 @@ public sealed class ReadingWriter : IHostedService
     private readonly Channel<List<StoreRequest>> _committed =
         Channel.CreateBounded<List<StoreRequest>>(new BoundedChannelOptions(4) { SingleReader = true, SingleWriter = true });
     private readonly TaskCompletionSource _writerDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private long _lastCommitStart = long.MinValue / 2;
     private int _queuedWeight;
     private int _wakeAt = int.MaxValue;
     private bool _completed;
@@ -147,7 +150,7 @@ public sealed class ReadingWriter : IHostedService
         }
     }
 
-    /// <summary>Gathers the next group: waits for a first request, then until the group is full or its interval passed.</summary>
+    /// <summary>Gathers the next group: waits for a first request, then until the group is full or an interval has passed since the last commit started.</summary>
     private bool Take(List<StoreRequest> batch)
     {
         lock (_gate)
@@ -159,7 +162,7 @@ public sealed class ReadingWriter : IHostedService
                 Monitor.Wait(_gate);
             }
             // Pacing uses the monotonic clock on purpose: a fake TimeProvider in tests must not hold acks back.
-            var deadline = _queue.Peek().EnqueuedAt + _intervalTicks;
+            var deadline = _lastCommitStart + _intervalTicks;
             var rows = 0;
             while (true)
             {
@@ -169,9 +172,13 @@ public sealed class ReadingWriter : IHostedService
                     rows += request.Weight;
                     _queuedWeight -= request.Weight;
                 }
-                if (rows >= _batchSize || _completed) return true;
-                var remaining = deadline - Stopwatch.GetTimestamp();
-                if (remaining <= 0) return true;
+                var now = Stopwatch.GetTimestamp();
+                if (rows >= _batchSize || _completed || now >= deadline)
+                {
+                    _lastCommitStart = now;
+                    return true;
+                }
+                var remaining = deadline - now;
                 _wakeAt = _batchSize - rows;
                 Monitor.Wait(_gate, TimeSpan.FromSeconds((double)remaining / Stopwatch.Frequency));
                 _wakeAt = int.MaxValue;

@@ -79,6 +79,9 @@ public sealed class ReadingsCrashTests(ITestOutputHelper output)
                 Assert.Equal(insertId, id);
             }
 
+            // The rollups written before the kill plus the readings committed after their last flush equal the raw aggregates.
+            ReadingsDb.AssertRollupsMatchRaw(dir);
+
             // Restart on the same directory; every device replays everything it sent.
             await using (var gateway = await GatewayProcess.StartAsync(dir, Settings))
             {
@@ -111,6 +114,7 @@ public sealed class ReadingsCrashTests(ITestOutputHelper output)
             Assert.All(perKey, r => Assert.Equal(1L, r[2]));
             Assert.Equal(sent.Sum(), perKey.Count);
             Assert.Equal(sent.Sum(), ReadingsDb.ReadingCount(dir));
+            ReadingsDb.AssertRollupsMatchRaw(dir);
         }
         finally
         {
