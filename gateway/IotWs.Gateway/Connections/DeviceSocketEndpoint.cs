@@ -91,7 +91,8 @@ public sealed class DeviceSocketEndpoint(
     {
         var socket = session.Socket;
         var max = _options.MaxPayloadSize;
-        var buffer = ArrayPool<byte>.Shared.Rent(Math.Min(max + 1, 1 << 20));
+        var size = Math.Min(max + 1, 1 << 20);
+        byte[]? buffer = null;
         var limiter = new RateLimiter(_options.RateLimit, time.GetTimestamp());
         session.Items["rate"] = limiter;
         try
@@ -100,8 +101,17 @@ public sealed class DeviceSocketEndpoint(
             {
                 var length = 0;
                 var big = (byte[]?)null;
-                ValueWebSocketReceiveResult result;
-                do
+                // An idle connection holds no receive buffer: a zero-byte read waits for the next frame, and the
+                // buffer goes back to the pool whenever that read has to wait (docs/performance.md, idle benchmark).
+                var next = socket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None);
+                if (!next.IsCompleted && buffer is not null)
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = null;
+                }
+                var result = await next;
+                buffer ??= ArrayPool<byte>.Shared.Rent(size);
+                while (!result.EndOfMessage && result.MessageType != WebSocketMessageType.Close)
                 {
                     var target = big ?? buffer;
                     if (length == target.Length)
@@ -121,7 +131,6 @@ public sealed class DeviceSocketEndpoint(
                         return;
                     }
                 }
-                while (!result.EndOfMessage && result.MessageType != WebSocketMessageType.Close);
 
                 metrics.MessageIn();
                 if (result.MessageType == WebSocketMessageType.Close)
@@ -166,7 +175,7 @@ public sealed class DeviceSocketEndpoint(
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 
