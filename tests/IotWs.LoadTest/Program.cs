@@ -1,1 +1,30 @@
-return 0;
+using IotWs.LoadTest;
+
+// Benchmarks run by hand (see docs/performance.md); every run is bounded in time and talks to loopback only.
+var command = args.Length > 0 ? args[0] : "help";
+if (command == "baseline-server") return await BaselineServer.RunAsync(args[1..]);
+var options = BenchOptions.Parse(args.Skip(1).ToArray());
+return command switch
+{
+    "ingest" => await IngestBench.RunAsync(options),
+    "idle" => await IdleBench.RunAsync(options),
+    "idle-profile" => await IdleProfile.RunAsync(options),
+    "fanout" => await FanoutBench.RunAsync(options),
+    "storage" => StorageBench.Run(options),
+    "store" => StoreBench.Run(options),
+    _ => Usage(),
+};
+
+static int Usage()
+{
+    Console.WriteLine("""
+        usage: dotnet run -c Release --project tests/IotWs.LoadTest -- <command> [options]
+          ingest   [--devices 100,1000] [--seconds 20] [--warmup 3] [--window 32] [--rate R (paced, readings/s in total)] [--no-baseline]
+          idle     [--connections 1000,5000] [--parallel 100]
+          fanout   [--devices 1000] [--dashboards 10] [--seconds 20] [--warmup 3]
+          storage  [--devices 1000] [--rows 200000] [--prefill 200000] [--commit 1000] [--variants none,memory,deferred,unique,keys,unique-only]
+                   [--sync normal|full] [--cache-mb 2] [--merge-run 16]
+        common:    [--gc server|workstation] [--set Storage:CommitInterval=00:00:00.050,…]  (gateway settings, section Gateway)
+        """);
+    return 2;
+}

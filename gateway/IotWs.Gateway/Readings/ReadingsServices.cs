@@ -70,6 +70,8 @@ internal sealed class ReadingOptionsValidator : IValidateOptions<GatewayOptions>
             errors.Add($"Gateway:Storage:CommitBatchSize ({o.Storage.CommitBatchSize}) cannot exceed Gateway:Storage:QueueCapacity ({o.Storage.QueueCapacity}).");
         if (o.Storage.IndexMergeDelay <= TimeSpan.Zero)
             errors.Add("Gateway:Storage:IndexMergeDelay must be positive.");
+        if (o.Storage.RollupFlushInterval <= TimeSpan.Zero)
+            errors.Add("Gateway:Storage:RollupFlushInterval must be positive.");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }

@@ -204,65 +204,83 @@ public sealed class ReadingsHistoryTests
     [Fact]
     public async Task Rollups_equal_the_aggregates_of_the_raw_rows()
     {
-        // Short merge runs so the per-device tables are written while readings arrive, as under load.
-        await using var gateway = await TestGateway.StartAsync(null, "Storage:CommitInterval=00:00:00.010", "Storage:IndexMergeRun=3", "RateLimit:Burst=1000", "RateLimit:MessagesPerSecond=1000");
-        var start = new DateTimeOffset(2026, 11, 19, 22, 50, 0, TimeSpan.Zero);
-        var random = new Random(42);
-        var devices = new List<TestClient>();
+        var dir = TestGateway.NewDataDir();
         try
         {
-            for (var d = 0; d < 3; d++) devices.Add(await gateway.ConnectDeviceAsync($"esp-roll-{d}", gateway.AddDevice($"esp-roll-{d}"), 3));
-            var sends = new List<Task>();
-            for (var d = 0; d < devices.Count; d++)
+            // Short merge runs and flushes so the per-device tables and rollups are written while readings arrive, as under load.
+            await using (var gateway = await TestGateway.StartAsync(dir, "Storage:CommitInterval=00:00:00.010", "Storage:IndexMergeRun=3",
+                "Storage:RollupFlushInterval=00:00:00.050", "RateLimit:Burst=1000", "RateLimit:MessagesPerSecond=1000"))
             {
-                var device = devices[d];
-                var seed = random.Next();
-                sends.Add(Task.Run(async () =>
+                var start = new DateTimeOffset(2026, 11, 19, 22, 50, 0, TimeSpan.Zero);
+                var random = new Random(42);
+                var devices = new List<TestClient>();
+                try
                 {
-                    var r = new Random(seed);
-                    // A window of 40 unacknowledged readings spread over 2.5 hours (crossing hour and day boundaries).
-                    for (var seq = 1; seq <= 200; seq++)
+                    for (var d = 0; d < 3; d++) devices.Add(await gateway.ConnectDeviceAsync($"esp-roll-{d}", gateway.AddDevice($"esp-roll-{d}"), 3));
+                    var sends = new List<Task>();
+                    foreach (var device in devices)
                     {
-                        var at = start.AddSeconds(r.Next(0, 9000)).AddMilliseconds(r.Next(0, 1000));
-                        await device.SendAsync(new { type = "data", dataType = "sensor", seq, bootId = 3, timestamp = Iso(at), data = new { temperature = Math.Round(r.NextDouble() * 60 - 20, 2), humidity = Math.Round(r.NextDouble() * 100, 1) } });
-                        if (seq > 40) await device.ReceiveAsync("data_response");
+                        var seed = random.Next();
+                        sends.Add(Task.Run(async () =>
+                        {
+                            var r = new Random(seed);
+                            // A window of 40 unacknowledged readings spread over 2.5 hours (crossing hour and day boundaries).
+                            for (var seq = 1; seq <= 200; seq++)
+                            {
+                                var at = start.AddSeconds(r.Next(0, 9000)).AddMilliseconds(r.Next(0, 1000));
+                                await device.SendAsync(new { type = "data", dataType = "sensor", seq, bootId = 3, timestamp = Iso(at), data = new { temperature = Math.Round(r.NextDouble() * 60 - 20, 2), humidity = Math.Round(r.NextDouble() * 100, 1) } });
+                                if (seq > 40) await device.ReceiveAsync("data_response");
+                            }
+                            for (var i = 0; i < 40; i++) await device.ReceiveAsync("data_response");
+                        }));
                     }
-                    for (var i = 0; i < 40; i++) await device.ReceiveAsync("data_response");
-                }));
+                    await Task.WhenAll(sends);
+                }
+                finally
+                {
+                    foreach (var d in devices) await d.DisposeAsync();
+                }
+                Assert.Equal(600, ReadingsDb.ReadingCount(dir));
+                // While running: written rollups plus the unflushed tail equal the raw aggregates, and so does the API.
+                Assert.True(ReadingsDb.AssertRollupsMatchRaw(dir) > 100);
+                var http = gateway.Http(gateway.AddKey("viewer"));
+                var range = $"from={Uri.EscapeDataString(Iso(start))}&to={Uri.EscapeDataString(Iso(start.AddHours(3)))}";
+                var api = await GetJsonAsync(http, $"/api/devices/esp-roll-1/readings?{range}&resolution=1m");
+                var raw = ReadingsDb.Rows(dir, """
+                    SELECT ts - ts % 60000, count(*), min(temperature), max(temperature), avg(temperature), min(humidity), max(humidity), avg(humidity)
+                    FROM readings WHERE device_id = 'esp-roll-1' GROUP BY 1 ORDER BY 1
+                    """);
+                Assert.Equal(raw.Count, api.GetArrayLength());
+                for (var i = 0; i < raw.Count; i++)
+                {
+                    var b = api[i];
+                    Assert.Equal(Iso(DateTimeOffset.FromUnixTimeMilliseconds((long)raw[i][0]!)), b.GetProperty("bucket").GetString());
+                    Assert.Equal((long)raw[i][1]!, b.GetProperty("count").GetInt64());
+                    Assert.Equal((double)raw[i][2]!, b.GetProperty("temperatureMin").GetDouble());
+                    Assert.Equal((double)raw[i][3]!, b.GetProperty("temperatureMax").GetDouble());
+                    Assert.Equal((double)raw[i][4]!, b.GetProperty("temperatureAvg").GetDouble(), 9);
+                    Assert.Equal((double)raw[i][7]!, b.GetProperty("humidityAvg").GetDouble(), 9);
+                }
+                // Every reading is findable through the per-device index or the heap's tail: the API sees all 200 of a device.
+                var all = await GetJsonAsync(http, $"/api/devices/esp-roll-1/readings?{range}");
+                Assert.Equal(200, all.GetArrayLength());
+                Assert.Equal(Enumerable.Range(1, 200).Select(i => (long)i), all.EnumerateArray().Select(r => r.GetProperty("seq").GetInt64()).Order());
             }
-            await Task.WhenAll(sends);
+            // After a graceful stop everything is written: the tables alone equal the raw aggregates.
+            Assert.True(ReadingsDb.AssertRollupsMatchRaw(dir, requireFlushed: true) > 100);
+            Assert.Equal(600, ReadingsDb.Scalar(dir, "SELECT count(*) FROM reading_index"));
+            Assert.Equal(600, ReadingsDb.Scalar(dir, "SELECT count(*) FROM reading_keys"));
         }
         finally
         {
-            foreach (var d in devices) await d.DisposeAsync();
+            Directory.Delete(dir, true);
         }
-        Assert.Equal(600, ReadingsDb.ReadingCount(gateway.DataDir));
-        foreach (var (table, step) in new[] { ("rollup_1m", 60_000L), ("rollup_1h", 3_600_000L) })
-        {
-            var rollups = ReadingsDb.Rows(gateway.DataDir, $"SELECT device_id, bucket, count, t_min, t_max, t_sum / count, h_min, h_max, h_sum / count FROM {table} ORDER BY device_id, bucket");
-            var raw = ReadingsDb.Rows(gateway.DataDir, $"""
-                SELECT device_id, ts - ts % {step}, count(*), min(temperature), max(temperature), avg(temperature), min(humidity), max(humidity), avg(humidity)
-                FROM readings GROUP BY device_id, ts - ts % {step} ORDER BY 1, 2
-                """);
-            Assert.Equal(raw.Count, rollups.Count);
-            for (var i = 0; i < raw.Count; i++)
-            {
-                Assert.Equal(raw[i][..5], rollups[i][..5]);
-                Assert.Equal((double)raw[i][5]!, (double)rollups[i][5]!, 9);
-                Assert.Equal(raw[i][6..8], rollups[i][6..8]);
-                Assert.Equal((double)raw[i][8]!, (double)rollups[i][8]!, 9);
-            }
-        }
-        // Every reading is findable through the per-device index once merged or in the tail: the API sees all 200 of a device.
-        var all = await GetJsonAsync(gateway.Http(gateway.AddKey("viewer")), $"/api/devices/esp-roll-1/readings?from={Uri.EscapeDataString(Iso(start))}&to={Uri.EscapeDataString(Iso(start.AddHours(3)))}");
-        Assert.Equal(200, all.GetArrayLength());
-        Assert.Equal(Enumerable.Range(1, 200).Select(i => (long)i), all.EnumerateArray().Select(r => r.GetProperty("seq").GetInt64()).Order());
     }
 
     [Fact]
     public async Task Retention_deletes_only_what_expired()
     {
-        await using var gateway = await TestGateway.StartAsync(null, "Storage:CommitInterval=00:00:00.010", "Storage:RawRetention=10.00:00:00", "Storage:MinuteRetention=20.00:00:00", "Storage:HourRetention=40.00:00:00", "Storage:IndexMergeRun=1");
+        await using var gateway = await TestGateway.StartAsync(null, "Storage:CommitInterval=00:00:00.010", "Storage:RawRetention=10.00:00:00", "Storage:MinuteRetention=20.00:00:00", "Storage:HourRetention=40.00:00:00", "Storage:IndexMergeRun=1", "Storage:RollupFlushInterval=00:00:00.001");
         var token = gateway.AddDevice("esp-ret");
         await using var device = await gateway.ConnectDeviceAsync("esp-ret", token, 3);
         var now = DateTimeOffset.UtcNow;
@@ -426,7 +444,10 @@ public sealed class ReadingsHistoryTests
             {
                 var token = gateway.Identities.RotateToken("esp-bp");
                 await using var device = await gateway.ConnectDeviceAsync("esp-bp", token, 4);
-                for (var i = 1; i <= 5; i++)
+                // After a quiet spell a reading is committed at once; the next ones wait for the interval (10 s here).
+                await device.SendAsync(new { type = "data", dataType = "sensor", seq = 1, bootId = 4, data = new { temperature = 20, humidity = 40 } });
+                Assert.True((await device.ReceiveAsync("data_response")).GetProperty("success").GetBoolean());
+                for (var i = 2; i <= 6; i++)
                 {
                     await device.SendAsync(new { type = "data", dataType = "sensor", seq = i, bootId = 4, data = new { temperature = 20, humidity = 40 } });
                 }
@@ -434,9 +455,9 @@ public sealed class ReadingsHistoryTests
                 var deadline = DateTime.UtcNow.AddSeconds(5);
                 while (writer.Stats.Queued < 5 && DateTime.UtcNow < deadline) await Task.Delay(10);
                 Assert.Equal(5, writer.Stats.Queued);
-                Assert.Equal(40, ReadingsDb.ReadingCount(dir));
+                Assert.Equal(41, ReadingsDb.ReadingCount(dir));
             }
-            Assert.Equal(45, ReadingsDb.ReadingCount(dir));
+            Assert.Equal(46, ReadingsDb.ReadingCount(dir));
         }
         finally
         {

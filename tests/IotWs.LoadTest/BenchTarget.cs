@@ -1,0 +1,66 @@
+using System.Diagnostics;
+using System.Net.Http.Headers;
+using System.Text.Json;
+
+namespace IotWs.LoadTest;
+
+/// <summary>Starts the gateway (or the baseline) as a child on a provisioned temp data directory, with benchmark settings.</summary>
+internal static class BenchTarget
+{
+    public static string GatewayDll => Path.Combine(AppContext.BaseDirectory, "IotWs.Gateway.dll");
+
+    /// <summary>
+    /// Settings every benchmark gives the gateway: the per-connection rate limit raised (its default, 50 messages/s,
+    /// would cap 100 devices at 5,000 readings/s, which measures the limiter, not the pipeline), room for the connections,
+    /// plus anything passed with --set Key=Value,… (e.g. --set Storage:CommitInterval=00:00:00.100).
+    /// </summary>
+    public static Task<ChildServer> StartGatewayAsync(Provisioning p, BenchOptions o, params string[] extra)
+    {
+        var args = new List<string>
+        {
+            "--data-dir", p.DataDir,
+            "--Logging:LogLevel:Default=Warning",
+            "--Logging:LogLevel:Microsoft.Hosting.Lifetime=Information",
+            "--Gateway:RateLimit:MessagesPerSecond=1000000",
+            "--Gateway:RateLimit:Burst=1000000",
+            "--Gateway:MaxConnections=20000",
+        };
+        args.AddRange(extra.Select(s => "--Gateway:" + s));
+        foreach (var s in o.String("set", "").Split(',', StringSplitOptions.RemoveEmptyEntries)) args.Add("--Gateway:" + s);
+        return ChildServer.StartAsync("gateway", GatewayDll, args, o.String("gc", "server"));
+    }
+
+    public static Task<ChildServer> StartBaselineAsync(BenchOptions o) =>
+        ChildServer.StartAsync("baseline", typeof(BenchTarget).Assembly.Location, ["baseline-server"], o.String("gc", "server"));
+
+    /// <summary>GET /api/status of the gateway (its "readings" section has commit counters).</summary>
+    public static async Task<JsonElement?> StatusAsync(ChildServer server, string key)
+    {
+        using var http = new HttpClient { BaseAddress = server.HttpUri, Timeout = TimeSpan.FromSeconds(10) };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        try
+        {
+            return JsonDocument.Parse(await http.GetStringAsync("/api/status")).RootElement.Clone();
+        }
+        catch (HttpRequestException)
+        {
+            return null;
+        }
+    }
+
+    public static string Machine()
+    {
+        var model = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "?";
+        var memory = File.ReadLines("/proc/meminfo").First().Split(':', 2)[1].Trim();
+        var load = File.ReadAllText("/proc/loadavg").Split(' ')[..3];
+        return $"{Environment.ProcessorCount} cores ({model}), {memory} RAM, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}, load average {string.Join(' ', load)}";
+    }
+
+    public static double CpuPercent(TimeSpan cpu, TimeSpan wall) => 100.0 * cpu.TotalSeconds / wall.TotalSeconds;
+
+    public static TimeSpan SelfCpu() => ProcStat.CpuTime(Environment.ProcessId);
+
+    public static long Ticks() => Stopwatch.GetTimestamp();
+
+    public static long Micros(long fromTicks, long toTicks) => (toTicks - fromTicks) * 1_000_000 / Stopwatch.Frequency;
+}

@@ -1,0 +1,169 @@
+using System.Diagnostics;
+using System.Text;
+using Microsoft.Data.Sqlite;
+
+namespace IotWs.LoadTest;
+
+/// <summary>
+/// ingest: N authenticated devices each keep a window of W unacknowledged seq'd readings for D seconds, against the
+/// bare baseline and then the gateway; reports acked readings/s, ack latency, errors, CPU and RSS, and checks that
+/// every reading the gateway acknowledged is in its database.
+/// </summary>
+internal static class IngestBench
+{
+    private sealed record Result(string Kind, int Devices, double Rate, (double P50, double P99, double P999, double Max) Latency,
+        long Errors, double ServerCpu, double GeneratorCpu, long RssBytes, string Notes);
+
+    public static async Task<int> RunAsync(BenchOptions o)
+    {
+        var deviceCounts = o.Ints("devices", [100, 1000]);
+        var seconds = o.Int("seconds", 20);
+        var warmup = o.Int("warmup", 3);
+        var window = o.Int("window", 32);
+        var rate = o.Double("rate", 0);
+        Console.WriteLine($"ingest: window {window}, {(rate > 0 ? $"paced at {rate:N0} readings/s in total" : "as fast as acks allow")}, {warmup} s warm-up + {seconds} s measured, gc {o.String("gc", "server")}, extra settings '{o.String("set", "")}'");
+        Console.WriteLine(BenchTarget.Machine());
+        var results = new List<Result>();
+        foreach (var n in deviceCounts)
+        {
+            var baseline = o.Flag("no-baseline") ? null : await RunOneAsync("baseline", n, window, rate, seconds, warmup, o);
+            if (baseline is not null) Print(baseline, null);
+            var gateway = await RunOneAsync("gateway", n, window, rate, seconds, warmup, o);
+            Print(gateway, baseline);
+            results.Add(gateway);
+        }
+        return results.Any(r => r.Errors > 0) ? 1 : 0;
+    }
+
+    private static void Print(Result r, Result? baseline)
+    {
+        var ratio = baseline is null ? "" : $"  ratio {r.Rate / baseline.Rate:0.00}x baseline";
+        Console.WriteLine($"{r.Kind,-9} N={r.Devices,-5} {r.Rate,9:N0} acked/s  ack p50 {r.Latency.P50,6:0.0} ms  p99 {r.Latency.P99,6:0.0} ms  p99.9 {r.Latency.P999,6:0.0} ms  max {r.Latency.Max,6:0.0} ms  errors {r.Errors}  server CPU {r.ServerCpu,5:0}%  generator CPU {r.GeneratorCpu,5:0}%  RSS {r.RssBytes / 1048576.0,6:0.0} MB{ratio}");
+        if (r.Notes.Length > 0) Console.WriteLine($"          {r.Notes}");
+    }
+
+    private static async Task<Result> RunOneAsync(string kind, int n, int window, double rate, int seconds, int warmup, BenchOptions o)
+    {
+        using var provisioning = Provisioning.Create(n);
+        await using var server = kind == "gateway" ? await BenchTarget.StartGatewayAsync(provisioning, o) : await BenchTarget.StartBaselineAsync(o);
+        using var stop = new CancellationTokenSource();
+        var clients = await LoadClient.ConnectManyAsync(server.WsUri, provisioning.Devices, device: true, bootId: 1, parallel: 64, CancellationToken.None);
+        var latencies = new Latencies();
+        long acked = 0, ackedInWindow = 0, errors = 0, sent = 0;
+        var measuring = 0;
+        var ring = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)window * 2);
+        var windows = new SemaphoreSlim[n];
+        var readers = new Task[n];
+        var senders = new Task[n];
+        for (var i = 0; i < n; i++)
+        {
+            var client = clients[i];
+            var gate = windows[i] = new SemaphoreSlim(window);
+            var sentAt = new long[ring];
+            readers[i] = client.ReadLoopAsync(message =>
+            {
+                var reply = Reply.Parse(message.Span);
+                if (reply.Type == "data_response")
+                {
+                    var now = Stopwatch.GetTimestamp();
+                    if (!reply.Success) Interlocked.Increment(ref errors);
+                    else
+                    {
+                        Interlocked.Increment(ref acked);
+                        if (Volatile.Read(ref measuring) == 1)
+                        {
+                            Interlocked.Increment(ref ackedInWindow);
+                            latencies.Add(BenchTarget.Micros(sentAt[reply.Seq & (ring - 1)], now));
+                        }
+                    }
+                    gate.Release();
+                }
+                else if (reply.Type == "error")
+                {
+                    Interlocked.Increment(ref errors);
+                }
+            }, CancellationToken.None);
+            var interval = rate > 0 ? TimeSpan.FromSeconds(n / rate) : TimeSpan.Zero;
+            senders[i] = Task.Run(async () =>
+            {
+                try
+                {
+                    // Paced mode (--rate): each device sends on its own schedule, offset randomly within the first interval.
+                    var next = Stopwatch.GetTimestamp() + (long)(Random.Shared.NextDouble() * interval.TotalSeconds * Stopwatch.Frequency);
+                    for (long seq = 1; ; seq++)
+                    {
+                        if (rate > 0)
+                        {
+                            var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), next);
+                            if (wait > TimeSpan.Zero) await Task.Delay(wait, stop.Token);
+                            next += (long)(interval.TotalSeconds * Stopwatch.Frequency);
+                        }
+                        await gate.WaitAsync(stop.Token);
+                        var text = "{\"type\":\"data\",\"dataType\":\"sensor\",\"seq\":" + seq + ",\"bootId\":1,\"timestamp\":" + DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()
+                            + ",\"data\":{\"temperature\":" + (20 + (seq % 50) / 10.0).ToString(System.Globalization.CultureInfo.InvariantCulture)
+                            + ",\"humidity\":" + (40 + seq % 30) + ",\"sensor_id\":\"" + client.Id + "\"}}";
+                        sentAt[seq & (ring - 1)] = Stopwatch.GetTimestamp();
+                        // Not cancellable: cancelling a WebSocket send aborts the connection and loses the acks in flight.
+                        await client.SendAsync(Encoding.UTF8.GetBytes(text), CancellationToken.None);
+                        Interlocked.Increment(ref sent);
+                    }
+                }
+                catch (OperationCanceledException)
+                {
+                }
+                catch (System.Net.WebSockets.WebSocketException)
+                {
+                    Interlocked.Increment(ref errors);
+                }
+            });
+        }
+
+        await Task.Delay(TimeSpan.FromSeconds(warmup));
+        var cpu0 = server.CpuTime;
+        var io0 = server.WrittenBytes;
+        var gen0 = BenchTarget.SelfCpu();
+        var t0 = Stopwatch.GetTimestamp();
+        Volatile.Write(ref measuring, 1);
+        await Task.Delay(TimeSpan.FromSeconds(seconds));
+        Volatile.Write(ref measuring, 0);
+        var wall = Stopwatch.GetElapsedTime(t0);
+        var cpu = server.CpuTime - cpu0;
+        var io1 = server.WrittenBytes;
+        var gen = BenchTarget.SelfCpu() - gen0;
+        var rss = server.Rss;
+
+        // Stop sending and wait for every reading in flight to be answered.
+        await stop.CancelAsync();
+        await Task.WhenAll(senders);
+        var drain = Stopwatch.StartNew();
+        while (Interlocked.Read(ref acked) + Interlocked.Read(ref errors) < Interlocked.Read(ref sent) && drain.Elapsed < TimeSpan.FromSeconds(15)) await Task.Delay(20);
+
+        var notes = "";
+        if (kind == "gateway")
+        {
+            var status = await BenchTarget.StatusAsync(server, provisioning.ViewerKey);
+            var readings = status?.GetProperty("readings");
+            // Durable: every acknowledged reading is in the file, read through a fresh connection.
+            long rows;
+            using (var c = new SqliteConnection($"Data Source={Path.Combine(provisioning.DataDir, "iotws.db")};Mode=ReadOnly;Pooling=False"))
+            {
+                c.Open();
+                using var cmd = c.CreateCommand();
+                cmd.CommandText = "SELECT count(*) FROM readings";
+                rows = (long)cmd.ExecuteScalar()!;
+            }
+            var commits = readings?.GetProperty("commits").GetInt64() ?? 0;
+            var measured = Math.Max(1, Interlocked.Read(ref ackedInWindow));
+            notes = $"durability: {rows:N0} rows in the database for {Interlocked.Read(ref acked):N0} acks ({(rows >= Interlocked.Read(ref acked) ? "all acked readings stored" : "MISSING ROWS")}); "
+                + $"{commits:N0} commits, {(commits == 0 ? 0 : rows / (double)commits):N0} readings/commit; DB {status?.GetProperty("database").GetProperty("sizeBytes").GetInt64() / 1048576.0:0.0} MB; "
+                + $"written while measured: {(io1.Written - io0.Written) / 1024.0 / wall.TotalSeconds:N0} KB/s, {(io1.Written - io0.Written) / 1024.0 / measured:0.00} KB per reading (write_bytes to disk {(io1.ToDisk - io0.ToDisk) / 1024.0 / measured:0.00} KB per reading)";
+            if (rows < Interlocked.Read(ref acked)) Interlocked.Increment(ref errors);
+        }
+        if (Interlocked.Read(ref acked) + Interlocked.Read(ref errors) < Interlocked.Read(ref sent)) notes += $" {Interlocked.Read(ref sent) - Interlocked.Read(ref acked)} readings unanswered at the end;";
+        await Task.WhenAll(clients.Select(c => c.CloseAsync()));
+        foreach (var c in clients) await c.DisposeAsync();
+        await Task.WhenAll(readers);
+        return new Result(kind, n, ackedInWindow / wall.TotalSeconds, latencies.Percentiles(), Interlocked.Read(ref errors),
+            BenchTarget.CpuPercent(cpu, wall), BenchTarget.CpuPercent(gen, wall), rss, notes);
+    }
+}
