@@ -17,6 +17,8 @@ public interface ITopicBroker
     int Publish(string topic, JsonNode? data, string source, string? excludeClientId = null);
     /// <summary>Raised for every publish, for in-process consumers such as alert rules and bridges.</summary>
     event Action<string, JsonNode?>? Published;
+    /// <summary>True when a publish on this topic would reach anyone: lets hot paths skip building the message.</summary>
+    bool IsHeard(string topic);
 }
 
 /// <summary>
@@ -51,6 +53,19 @@ public sealed class InProcessTopicBroker(TimeProvider time, Microsoft.Extensions
     public int SubscriberCount
     {
         get { lock (_gate) return _bySession.Count; }
+    }
+
+    public bool IsHeard(string topic)
+    {
+        if (Published is not null) return true;
+        if (_exact.TryGetValue(topic, out var exact) && !exact.Sessions.IsEmpty) return true;
+        if (_wildcard.IsEmpty) return false;
+        var levels = topic.Split('/');
+        foreach (var (_, filter) in _wildcard)
+        {
+            if (!filter.Sessions.IsEmpty && Matches(filter.Levels, levels)) return true;
+        }
+        return false;
     }
 
     public bool Subscribe(ClientSession session, string filter, out string? error)

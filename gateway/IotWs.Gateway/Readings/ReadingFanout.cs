@@ -27,9 +27,16 @@ public sealed class ReadingFanout(ITopicBroker broker, GatewayEvents events, Lat
                 {
                     var stored = r.ToStoredReading();
                     latest.Offer(stored);
-                    var data = ReadingMessage(stored);
-                    broker.Publish(Topics.SensorUpdates, data, source);
-                    broker.Publish(Topics.DeviceReadings(r.DeviceId), data, source);
+                    var deviceTopic = Topics.DeviceReadings(r.DeviceId);
+                    // Most readings have no dashboard watching: don't build a message nobody receives.
+                    var toAll = broker.IsHeard(Topics.SensorUpdates);
+                    var toDevice = broker.IsHeard(deviceTopic);
+                    if (toAll || toDevice)
+                    {
+                        var data = ReadingMessage(stored);
+                        if (toAll) broker.Publish(Topics.SensorUpdates, data, source);
+                        if (toDevice) broker.Publish(deviceTopic, data, source);
+                    }
                     events.OnReadingStored(stored);
                 }
                 catch (Exception e)
