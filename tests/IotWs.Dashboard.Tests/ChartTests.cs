@@ -113,8 +113,7 @@ public sealed class ChartTests(Browser browser, ITestOutputHelper output)
         await page.GetByTestId("range-24h").ClickAsync();
         var chart = page.GetByTestId("history-chart-temperature");
         await Expect(chart).ToHaveAttributeAsync("data-points", "48");
-        var stroke = await chart.Locator("path.line").EvaluateAsync<string>("e => getComputedStyle(e).stroke");
-        Assert.Equal("rgb(96, 165, 250)", stroke);
+        Assert.Equal("#60a5fa", await chart.Locator("canvas.chart-canvas").GetAttributeAsync("data-stroke"));
         await session.ScreenshotAsync("device-dark");
         await page.SetViewportSizeAsync(390, 844);
         await session.ScreenshotAsync("device-dark-phone");
@@ -195,12 +194,12 @@ public sealed class ChartTests(Browser browser, ITestOutputHelper output)
                 svg.dispatchEvent(new PointerEvent('pointerup', { clientX: rect.left + 400, clientY: rect.top + 80, button: 0, pointerId: 1, bubbles: true }));
                 return Number(figure.dataset.points);
               })();
-              const pathLength = figure.querySelector('path.line').getAttribute('d').length;
+              const stroke = figure.querySelector('canvas').dataset.stroke;
               figure.querySelector('[data-testid=chart-reset]').click();
               const allPoints = Number(figure.dataset.points);
               figure.remove();
               return { drawMs, redrawMedian: median(redraw), redrawMax: max(redraw), hoverMedian: median(hover), hoverMax: max(hover),
-                zoomMedian: median(zoom), zoomMax: max(zoom), tip, zoomedPoints, allPoints, pathLength };
+                zoomMedian: median(zoom), zoomMax: max(zoom), tip, zoomedPoints, allPoints, stroke };
             }
             """);
 

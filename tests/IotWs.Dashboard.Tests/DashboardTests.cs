@@ -150,7 +150,7 @@ public sealed class DashboardTests(Browser browser, ITestOutputHelper output)
         await Expect(cleared).ToHaveCountAsync(1);
         await Expect(cleared.GetByTestId("alert-message")).ToHaveTextAsync("esp32-shed went offline (heartbeat timeout)");
         await Expect(cleared.GetByTestId("alert-resolution")).ToContainTextAsync("Cleared: back online after");
-        await Expect(cleared.GetByTestId("alert-times")).ToContainTextAsync(new Regex(@"lasted \d+ s"));
+        await Expect(cleared.GetByTestId("alert-times")).ToContainTextAsync(new Regex(@"lasted\s\d+\ss"));
         await Expect(cleared.GetByTestId("alert-acknowledged")).ToContainTextAsync("Acknowledged by technician-");
         await session.ScreenshotAsync("alerts");
         await page.SetViewportSizeAsync(390, 844);

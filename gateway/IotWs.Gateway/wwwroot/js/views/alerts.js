@@ -14,6 +14,8 @@ export function lasted(a, now = Date.now()) {
   return seconds < 60 ? `${seconds} s` : duration(seconds);
 }
 
+const nbsp = (text) => text.replace(/ /g, '\u00a0');
+
 async function acknowledge(a, button) {
   button.disabled = true;
   try {
@@ -46,7 +48,8 @@ export function alertItem(a) {
     a.resolution ? h('p', { 'data-testid': 'alert-resolution' }, h('span', { 'aria-hidden': 'true' }, '✓ '), `Cleared: ${a.resolution}`) : null,
     h('p', { class: 'muted', 'data-testid': 'alert-times' },
       'Raised ', agoTime(a.raisedAt), ` (${localDateTime(a.raisedAt)})`,
-      active ? ` · ongoing for ${lasted(a)}` : ` · cleared ${localDateTime(a.clearedAt)} · lasted ${lasted(a)}`),
+      // No break inside "2 s" or a date: the line wraps between the parts.
+      active ? ` · ongoing for ${nbsp(lasted(a))}` : ` · cleared ${localDateTime(a.clearedAt)} · lasted ${nbsp(lasted(a))}`),
     a.acknowledgedBy ? h('p', { class: 'muted', 'data-testid': 'alert-acknowledged' },
       `Acknowledged by ${a.acknowledgedBy}, ${localDateTime(a.acknowledgedAt)}`) : null);
 }
