@@ -1,4 +1,5 @@
 using IotWs.Gateway.Storage;
+using IotWs.Gateway.Tls;
 
 namespace IotWs.Gateway;
 
@@ -26,6 +27,7 @@ public static class GatewayApp
         // service that stops the host) still show.
         builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
         builder.Services.AddGateway();
+        builder.AddGatewayTls();
         // One gateway per data directory; the container releases the lock when the app is disposed.
         builder.Services.AddSingleton(sp => DataDirectoryLock.Acquire(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<Configuration.GatewayOptions>>().Value.DataDirectory));
         configure?.Invoke(builder);

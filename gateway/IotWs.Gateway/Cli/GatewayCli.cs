@@ -35,6 +35,7 @@ public static class GatewayCli
         ServeCommand.AddTo(root, environment);
         root.Add(DeviceCommands.Create(environment));
         root.Add(KeyCommands.Create(environment));
+        root.Add(CertCommands.Create(environment));
         AddExitCodesToHelp(root);
 
         var parse = root.Parse(command, new ParserConfiguration { ResponseFileTokenReplacer = null });

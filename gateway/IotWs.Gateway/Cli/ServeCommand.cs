@@ -40,9 +40,9 @@ internal static class ServeCommand
             await app.RunAsync();
             return ExitCodes.Ok;
         }
-        catch (Exception e) when (StartFailure(e) is { } message)
+        catch (Exception e) when (StartFailure(e) is { } line)
         {
-            environment.Error.WriteLine($"error: {message}");
+            environment.Error.WriteLine(line);
             return ExitCodes.Failed;
         }
         catch (Exception e)
@@ -53,13 +53,14 @@ internal static class ServeCommand
         }
     }
 
-    /// <summary>The one line that explains a start that cannot succeed; null for anything unexpected (that keeps its stack trace).</summary>
+    /// <summary>The one line ("Configuration error: …" or "error: …") that explains a start that cannot succeed; null for anything unexpected (that keeps its stack trace).</summary>
     internal static string? StartFailure(Exception e) => e switch
     {
-        OptionsValidationException v => $"configuration: {string.Join(" ", v.Failures)}",
-        InvalidOperationException { InnerException: FormatException or InvalidCastException or OverflowException } c => $"configuration: {c.InnerException!.Message} {c.Message}",
-        DataDirectoryInUseException d => d.Message,
-        IOException { InnerException: AddressInUseException } a => $"{a.Message.TrimEnd('.')} (another gateway or program listens there; choose another with --urls).",
+        OptionsValidationException v => $"Configuration error: {string.Join(" ", v.Failures)}",
+        InvalidOperationException { InnerException: FormatException or InvalidCastException or OverflowException } c => $"Configuration error: {c.InnerException!.Message} {c.Message}",
+        DataDirectoryInUseException d => $"error: {d.Message}",
+        Tls.TlsSetupException t => $"error: {t.Message}",
+        IOException { InnerException: AddressInUseException } a => $"error: {a.Message.TrimEnd('.')} (another gateway or program listens there; choose another with --urls).",
         AggregateException { InnerExceptions.Count: 1 } g => StartFailure(g.InnerExceptions[0]),
         _ => null,
     };

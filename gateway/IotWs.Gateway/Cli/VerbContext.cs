@@ -28,6 +28,9 @@ internal sealed class VerbContext(ParseResult parse, CliEnvironment environment)
     /// <summary>--data-dir, else Gateway:DataDirectory from appsettings.json, environment or command line, else ./data.</summary>
     public string DataDirectory => environment.DataDirectory(parse);
 
+    /// <summary>appsettings.json, environment variables and the command line's configuration keys.</summary>
+    public IConfiguration Configuration => environment.Configuration();
+
     public IdentityStore Identities => _identities ??= new IdentityStore(new GatewayDatabase(DataDirectory, [new IdentityStore.Schema()]));
 
     public T Value<T>(Argument<T> argument) => parse.GetRequiredValue(argument);
@@ -61,7 +64,7 @@ internal sealed class CliEnvironment(TextWriter stdout, TextWriter stderr, strin
         GivenDataDirectory(parse) is { } dir ? dir : Configuration()["Gateway:DataDirectory"] is { Length: > 0 } configured ? configured : "./data";
 
     /// <summary>The same sources as the gateway's, in the same order, for the keys a verb needs.</summary>
-    private IConfiguration Configuration() => new ConfigurationBuilder()
+    public IConfiguration Configuration() => new ConfigurationBuilder()
         .AddJsonFile(Path.Combine(AppContext.BaseDirectory, "appsettings.json"), optional: true)
         .AddEnvironmentVariables()
         .AddCommandLine(settings)

@@ -82,7 +82,7 @@ public sealed class CliProcessTests : IDisposable
     {
         var result = await GatewayCommand.RunAsync("serve", "--urls", "http://127.0.0.1:0", "--data-dir", _dir, "--Gateway:HeartbeatInterval=-00:00:05");
         Assert.True(result.ExitCode == 1, result.ToString());
-        Assert.Equal("error: configuration: Gateway:HeartbeatInterval must be positive (got -00:00:05).", Assert.Single(result.ErrLines));
+        Assert.Equal("Configuration error: Gateway:HeartbeatInterval must be positive (got -00:00:05).", Assert.Single(result.ErrLines));
     }
 
     [Fact]
