@@ -180,6 +180,9 @@ public sealed class CliTests : IDisposable
     [InlineData("keys add")]
     [InlineData("keys list")]
     [InlineData("keys revoke")]
+    [InlineData("certs")]
+    [InlineData("certs create")]
+    [InlineData("certs show")]
     public void Every_verb_has_help_with_the_exit_codes(string verb)
     {
         var (code, output, err) = Run([.. verb.Split(' ', StringSplitOptions.RemoveEmptyEntries), "--help"]);
