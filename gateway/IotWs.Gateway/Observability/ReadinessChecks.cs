@@ -38,9 +38,14 @@ internal sealed class DatabaseWritableCheck(GatewayDatabase database, IOptions<H
                     DefaultTimeout = Math.Max(1, (int)Math.Ceiling(timeout.TotalSeconds)),
                 }.ToString());
                 connection.Open();
-                using var command = connection.CreateCommand();
-                command.CommandText = $"PRAGMA busy_timeout={(int)timeout.TotalMilliseconds}; BEGIN IMMEDIATE; ROLLBACK;";
-                command.ExecuteNonQuery();
+                using (var pragma = connection.CreateCommand())
+                {
+                    pragma.CommandText = $"PRAGMA busy_timeout={(int)timeout.TotalMilliseconds}";
+                    pragma.ExecuteNonQuery();
+                }
+                // BEGIN IMMEDIATE takes the write lock; nothing is written, and the rollback lets it go.
+                using var transaction = connection.BeginTransaction(deferred: false);
+                transaction.Rollback();
                 return HealthCheckResult.Healthy("The database takes writes.");
             }
             catch (SqliteException e)

@@ -29,7 +29,8 @@ public sealed class HealthTests
         var connection = new SqliteConnection($"Data Source={Path.Combine(dataDir, GatewayDatabase.FileName)};Pooling=False");
         connection.Open();
         using var begin = connection.CreateCommand();
-        begin.CommandText = "BEGIN IMMEDIATE";
+        // A write inside the transaction: the lock is held until the connection is disposed (and rolls back).
+        begin.CommandText = "BEGIN IMMEDIATE; CREATE TABLE test_lock_holder (x);";
         begin.ExecuteNonQuery();
         return connection;
     }
@@ -58,7 +59,7 @@ public sealed class HealthTests
         using (HoldWriteLock(gateway.DataDir))
         {
             var locked = await ReadyAsync(http);
-            Assert.Equal(HttpStatusCode.ServiceUnavailable, locked.Status);
+            Assert.True(locked.Status == HttpStatusCode.ServiceUnavailable, locked.Body);
             Assert.Equal("Unhealthy", locked.Checks["database"]);
             Assert.Contains("does not take writes", locked.Body, StringComparison.Ordinal);
             // Liveness does not depend on it: the process is fine, restarting it would not help.
