@@ -1,8 +1,10 @@
+using IotWs.Gateway.Api;
 using IotWs.Gateway.Configuration;
 using IotWs.Gateway.Connections;
 using IotWs.Gateway.Dashboard;
 using IotWs.Gateway.Identity;
 using IotWs.Gateway.Mqtt;
+using IotWs.Gateway.Observability;
 using IotWs.Gateway.PubSub;
 using IotWs.Gateway.Readings;
 using IotWs.Gateway.Requests;
@@ -82,11 +84,18 @@ public static class GatewayServices
 
         services.AddMqttBridge();
         services.AddHostedService<Simulation.SimulationService>();
+
+        // HTTP surface: problem bodies, OpenAPI, metrics and health
+        services.AddProblemResponses();
+        services.AddApiReference();
+        services.AddObservability();
         return services;
     }
 
     public static WebApplication MapGateway(this WebApplication app)
     {
+        app.UseSecurityHeaders();
+        app.UseProblemResponses();
         app.UseWebSockets();
         var socket = app.Services.GetRequiredService<DeviceSocketEndpoint>();
         // The seed's ESP32 sketch connects to "/", everyone else to "/ws": both reach the same endpoint.
@@ -100,7 +109,8 @@ public static class GatewayServices
             await next(context);
         });
         app.Map("/ws", socket.HandleAsync);
-        app.MapGet("/healthz", () => Results.Text("ok"));
+        app.MapObservability();
+        app.MapApiReference();
         app.MapStatusApi();
         app.MapRpcApi();
         app.MapPubSubFeatures();

@@ -44,9 +44,11 @@ public sealed class ReadingWriter : IHostedService
     private long _events;
     private long _lastCommitMicros;
     private int _lastCommitRows;
+    private readonly Observability.GatewayMeter _meter;
 
-    public ReadingWriter(IReadingStore store, ReadingFanout fanout, IOptions<GatewayOptions> options, ILogger<ReadingWriter> logger)
+    public ReadingWriter(IReadingStore store, ReadingFanout fanout, IOptions<GatewayOptions> options, ILogger<ReadingWriter> logger, Observability.GatewayMeter meter)
     {
+        _meter = meter;
         _store = store;
         _fanout = fanout;
         _logger = logger;
@@ -226,6 +228,7 @@ public sealed class ReadingWriter : IHostedService
                 request.Fail(ErrorCodes.InternalError, "The gateway could not store this reading (storage error): nothing was stored, send it again.");
             }
         }
+        _meter.CommitFinished(Stopwatch.GetElapsedTime(started));
         Interlocked.Exchange(ref _lastCommitMicros, (long)Stopwatch.GetElapsedTime(started).TotalMicroseconds);
         Volatile.Write(ref _lastCommitRows, rows);
     }

@@ -5,6 +5,7 @@ using IotWs.Gateway.Http;
 using IotWs.Gateway.Wire;
 using IotWs.Protocol;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace IotWs.Gateway.Rpc;
 
@@ -29,7 +30,7 @@ public static class RpcApi
         return app;
     }
 
-    private static async Task<IResult> PostAsync(string id, HttpContext http)
+    private static async Task<Results<ContentHttpResult, ProblemHttpResult>> PostAsync(string id, HttpContext http)
     {
         var calls = http.RequestServices.GetRequiredService<DeviceCalls>();
         try
@@ -54,7 +55,7 @@ public static class RpcApi
         : call.IsSettled ? StatusCodes.Status200OK
         : StatusCodes.Status202Accepted;
 
-    private static IResult Get(string id, HttpContext http)
+    private static Results<ContentHttpResult, ProblemHttpResult> Get(string id, HttpContext http)
     {
         var call = http.RequestServices.GetRequiredService<DeviceCalls>().Get(id);
         return call is null
@@ -62,7 +63,7 @@ public static class RpcApi
             : CallResult(call.ToJson(), StatusCodes.Status200OK);
     }
 
-    private static IResult List(HttpContext http)
+    private static Results<ContentHttpResult, ProblemHttpResult> List(HttpContext http)
     {
         var query = http.Request.Query;
         var deviceId = query["deviceId"].ToString() is { Length: > 0 } d ? d : null;
@@ -95,10 +96,10 @@ public static class RpcApi
         }
     }
 
-    private static IResult CallResult(JsonNode body, int status) =>
-        Results.Text(WireJson.ToText(body), "application/json", Encoding.UTF8, status);
+    private static ContentHttpResult CallResult(JsonNode body, int status) =>
+        TypedResults.Text(WireJson.ToText(body), "application/json", Encoding.UTF8, status);
 
-    private static IResult Problem(RpcException e)
+    private static ProblemHttpResult Problem(RpcException e)
     {
         var (status, title) = e.Code switch
         {
@@ -107,6 +108,6 @@ public static class RpcApi
             RpcException.QueueFull => (StatusCodes.Status429TooManyRequests, "Too many queued calls"),
             _ => (StatusCodes.Status400BadRequest, "Invalid call"),
         };
-        return Results.Problem(statusCode: status, title: title, detail: e.Message, extensions: new Dictionary<string, object?> { ["error"] = e.Code });
+        return TypedResults.Problem(statusCode: status, title: title, detail: e.Message, extensions: new Dictionary<string, object?> { ["error"] = e.Code });
     }
 }

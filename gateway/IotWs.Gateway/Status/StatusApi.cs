@@ -8,8 +8,11 @@ public static class StatusApi
     public static IEndpointRouteBuilder MapStatusApi(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api").RequireViewer();
-        api.MapGet("/status", (GatewayStatus status) => Results.Text(Wire.WireJson.ToText(status.GetStatus()), "application/json"));
-        api.MapGet("/me", (HttpContext http) => Results.Json(new { name = http.Caller().Principal, role = http.Caller().Role }));
+        api.MapGet("/status", (GatewayStatus status) => TypedResults.Bytes(Wire.WireJson.ToBytes(status.GetStatus()), "application/json"));
+        api.MapGet("/me", (HttpContext http) => TypedResults.Ok(new Caller(http.Caller().Principal, http.Caller().Role)));
         return app;
     }
+
+    /// <summary>GET /api/me: who the key belongs to and its role.</summary>
+    public sealed record Caller(string Name, string Role);
 }
