@@ -1,6 +1,7 @@
 using IotWs.Gateway.Configuration;
 using IotWs.Gateway.Connections;
 using IotWs.Gateway.Dashboard;
+using IotWs.Gateway.Http;
 using IotWs.Gateway.Identity;
 using IotWs.Gateway.Mqtt;
 using IotWs.Gateway.PubSub;
@@ -47,6 +48,7 @@ public static class GatewayServices
         services.AddSingleton<ISchemaMigration, IdentityStore.Schema>();
         services.AddSingleton<GatewayDatabase>();
         services.AddSingleton<IdentityStore>();
+        services.AddGatewayAuthentication();
         services.AddHostedService<FirstStartAdminKey>();
         services.AddHostedService<DashboardAddressLog>();
 
@@ -102,6 +104,7 @@ public static class GatewayServices
         app.Map("/ws", socket.HandleAsync);
         app.MapGet("/healthz", () => Results.Text("ok"));
         app.MapStatusApi();
+        app.MapSessionApi();
         app.MapRpcApi();
         app.MapPubSubFeatures();
         app.MapReadingsApi();

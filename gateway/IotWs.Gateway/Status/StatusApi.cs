@@ -7,9 +7,9 @@ public static class StatusApi
 {
     public static IEndpointRouteBuilder MapStatusApi(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("/api").RequireViewer();
+        var api = app.MapGroup("/api").RequireAuthorization(AccessPolicies.Viewer);
         api.MapGet("/status", (GatewayStatus status) => Results.Text(Wire.WireJson.ToText(status.GetStatus()), "application/json"));
-        api.MapGet("/me", (HttpContext http) => Results.Json(new { name = http.Caller().Principal, role = http.Caller().Role }));
+        api.MapGet("/me", (System.Security.Claims.ClaimsPrincipal user) => Results.Json(new { name = user.Principal(), role = user.Role() }));
         return app;
     }
 }
