@@ -42,6 +42,7 @@ public static class GatewayCli
                 ("devices", "import") => DevicesImport(store, Arg(rest, 2, "file.csv"), stdout, stderr),
                 ("keys", "add") => KeysAdd(store, rest, stdout),
                 ("keys", "list") => Print(stdout, store.ListKeys().Select(k => new { k.Name, k.Role, k.CreatedAt, k.Revoked })),
+                ("keys", "login-link") => KeysLoginLink(store, rest, stdout),
                 ("keys", "revoke") => Done(stdout, () => store.RevokeKey(Arg(rest, 2, "name")), "name", Arg(rest, 2, "name"), "revoked"),
                 _ => throw new UsageException($"Unknown command '{string.Join(' ', rest.Take(2))}'."),
             };
@@ -66,6 +67,7 @@ public static class GatewayCli
           IotWs.Gateway devices list | revoke <deviceId> | rotate-token <deviceId> | import <file.csv>
           IotWs.Gateway keys add <name> --role viewer|technician|admin
           IotWs.Gateway keys list | revoke <name>
+          IotWs.Gateway keys login-link <name> [--url http://HOST:5080]   (a one-time dashboard link, valid 10 minutes)
         Tokens and keys are printed once and stored only as hashes.
 
         """;
@@ -83,6 +85,14 @@ public static class GatewayCli
         var role = TakeOption(rest, "--role") ?? throw new UsageException("keys add needs --role viewer|technician|admin.");
         var name = Arg(rest, 2, "name");
         return PrintOne(stdout, new { name, role, key = store.AddKey(name, role) });
+    }
+
+    /// <summary>A one-time URL that signs a browser in with the key's role; the code sits in the fragment, so no server log sees it.</summary>
+    private static int KeysLoginLink(IdentityStore store, List<string> rest, TextWriter stdout)
+    {
+        var url = (TakeOption(rest, "--url") ?? "http://localhost:5080").TrimEnd('/');
+        var link = store.CreateLoginCode(Arg(rest, 2, "name"), DateTimeOffset.UtcNow);
+        return PrintOne(stdout, new { name = link.KeyName, role = link.Role, url = $"{url}/#/login/{link.Code}", expiresAt = link.ExpiresAt });
     }
 
     /// <summary>CSV lines deviceId[,name[,location]]; a header line starting with "deviceId" is skipped. Prints one JSON line per device added.</summary>
