@@ -2,6 +2,7 @@ using IotWs.Gateway.Api;
 using IotWs.Gateway.Configuration;
 using IotWs.Gateway.Connections;
 using IotWs.Gateway.Dashboard;
+using IotWs.Gateway.Http;
 using IotWs.Gateway.Identity;
 using IotWs.Gateway.Mqtt;
 using IotWs.Gateway.Observability;
@@ -49,6 +50,7 @@ public static class GatewayServices
         services.AddSingleton<ISchemaMigration, IdentityStore.Schema>();
         services.AddSingleton<GatewayDatabase>();
         services.AddSingleton<IdentityStore>();
+        services.AddGatewayAuthentication();
         services.AddHostedService<FirstStartAdminKey>();
         services.AddHostedService<DashboardAddressLog>();
 
@@ -112,6 +114,7 @@ public static class GatewayServices
         app.MapObservability();
         app.MapApiReference();
         app.MapStatusApi();
+        app.MapSessionApi();
         app.MapRpcApi();
         app.MapPubSubFeatures();
         app.MapReadingsApi();

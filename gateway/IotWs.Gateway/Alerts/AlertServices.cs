@@ -35,7 +35,7 @@ public static class AlertServices
             var alerts = new JsonArray();
             foreach (var alert in store.List(state, string.IsNullOrEmpty(deviceId) ? null : deviceId, limit ?? 100)) alerts.Add(alert.ToJson());
             return Results.Text(WireJson.ToText(alerts), "application/json");
-        }).RequireViewer();
+        }).RequireAuthorization(AccessPolicies.Viewer);
         return app;
     }
 }

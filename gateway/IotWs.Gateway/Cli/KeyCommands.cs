@@ -11,6 +11,7 @@ internal static class KeyCommands
         keys.Add(Add(environment));
         keys.Add(List(environment));
         keys.Add(Revoke(environment));
+        keys.Add(LoginLink(environment));
         return keys;
     }
 
@@ -49,5 +50,20 @@ internal static class KeyCommands
             return v.PrintJson(new { name = keyName, status = "revoked" });
         });
         return revoke;
+    }
+
+    /// <summary>A one-time URL that signs a browser in with the key's role; the code sits in the fragment, so no server log sees it.</summary>
+    private static Command LoginLink(CliEnvironment environment)
+    {
+        var name = KeyName();
+        var url = new Option<string>("--url") { Description = "The dashboard's address as the browser reaches it.", DefaultValueFactory = _ => "http://localhost:5080" };
+        var command = new Command("login-link", """Prints {"name","role","url","expiresAt"}: a one-time dashboard link for that key, valid 10 minutes.""") { name, url };
+        command.SetVerbAction(environment, v =>
+        {
+            var baseUrl = v.Value(url)!.TrimEnd('/');
+            var link = v.Identities.CreateLoginCode(v.Value(name), DateTimeOffset.UtcNow);
+            return v.PrintJson(new { name = link.KeyName, role = link.Role, url = $"{baseUrl}/#/login/{link.Code}", expiresAt = link.ExpiresAt });
+        });
+        return command;
     }
 }

@@ -47,6 +47,8 @@ public sealed class ClientSession
     public string? DeviceId { get; internal set; }
     /// <summary>Who is calling, for audit logs: the API key's name or "device:{id}".</summary>
     public string? Principal { get; internal set; }
+    /// <summary>The identity auth proved (null for anonymous lab-mode viewers): revocation closes the session when it stops being current.</summary>
+    public Identity.Identity? Credential { get; internal set; }
 
     public Outbox Outbox { get; }
     /// <summary>Cancelled when the connection starts closing.</summary>

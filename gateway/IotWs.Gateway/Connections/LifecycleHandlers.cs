@@ -50,7 +50,7 @@ internal sealed class HandshakeHandler(IOptions<GatewayOptions> options) : IMess
 }
 
 /// <summary>auth → auth_response: a device token binds the connection to its device; an API key gives a role. Failure closes with 4401.</summary>
-internal sealed class AuthHandler(IdentityStore identities, ConnectionRegistry registry, GatewayEvents events, IReadingStore readings, ILogger<AuthHandler> logger) : IMessageHandler
+internal sealed class AuthHandler(IdentityCache identities, ConnectionRegistry registry, GatewayEvents events, IReadingStore readings, ILogger<AuthHandler> logger) : IMessageHandler
 {
     public IReadOnlyCollection<string> Types { get; } = [MessageTypes.Auth];
 
@@ -84,6 +84,7 @@ internal sealed class AuthHandler(IdentityStore identities, ConnectionRegistry r
         session.Role = identity!.Role;
         session.Principal = identity.Principal;
         session.DeviceId = identity.DeviceId;
+        session.Credential = identity;
         if (identity.DeviceId is { } deviceId)
         {
             session.ClientType = ClientTypes.Microcontroller;

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using IotWs.Gateway.Connections;
+using IotWs.Gateway.Identity;
 using IotWs.Gateway.Wire;
 using IotWs.Protocol;
 
@@ -18,7 +19,7 @@ internal sealed class ReadingMessageHandler(ReadingParser parser, ReadingWriter 
 
     public async ValueTask HandleAsync(ClientSession session, JsonElement message, CancellationToken ct)
     {
-        var request = parser.Parse(message, session, time.GetUtcNow(), this);
+        var request = session.MayWrite() ? parser.Parse(message, session, time.GetUtcNow(), this) : Refused(session, message);
         try
         {
             await writer.EnqueueAsync(request, ct);
@@ -29,6 +30,13 @@ internal sealed class ReadingMessageHandler(ReadingParser parser, ReadingWriter 
             request.Fail(ErrorCodes.InternalError, "The gateway is shutting down: nothing was stored, send it again after reconnecting.");
             Completed(request);
         }
+    }
+
+    /// <summary>A viewer's data message: answered forbidden in message order, stored and published nowhere.</summary>
+    private StoreRequest Refused(ClientSession session, JsonElement message)
+    {
+        long? seq = message.TryGetProperty(Fields.Seq, out var s) && s.ValueKind == JsonValueKind.Number && s.TryGetInt64(out var n) ? n : null;
+        return new StoreRequest([ReadingEntry.Refused(session.DeviceId ?? "", seq, ErrorCodes.Forbidden, session.WriteRefusal("data"))], isBatch: false, this, session);
     }
 
     public void Completed(StoreRequest request)

@@ -10,7 +10,7 @@ public static class ReadingsApi
 {
     public static IEndpointRouteBuilder MapReadingsApi(this IEndpointRouteBuilder app)
     {
-        var devices = app.MapGroup("/api/devices").RequireViewer();
+        var devices = app.MapGroup("/api/devices").RequireAuthorization(AccessPolicies.Viewer);
         devices.MapGet("", async (DeviceDirectory directory, CancellationToken ct) =>
             TypedResults.Bytes(WireJson.ToBytes(await directory.ListAsync(ct)), "application/json"));
 

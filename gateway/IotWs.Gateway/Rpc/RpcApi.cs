@@ -10,7 +10,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 namespace IotWs.Gateway.Rpc;
 
 /// <summary>
-/// POST /api/devices/{id}/rpc (technician, admin), GET /api/rpc/{id} and GET /api/rpc?deviceId=&amp;limit= (viewer and up).
+/// POST /api/devices/{id}/rpc, GET /api/rpc/{id} and GET /api/rpc?deviceId=&amp;limit= (technician and admin: the audit log says who called what).
 /// Every answer about a call carries the call object; the HTTP status says only whether it is finished:
 /// 200 finished (whatever the outcome, including failed/device_offline), 202 persistent and not finished yet,
 /// 504 finished by a timeout.
@@ -24,9 +24,10 @@ public static class RpcApi
     public static IEndpointRouteBuilder MapRpcApi(this IEndpointRouteBuilder app)
     {
         // Handlers read the body and query themselves: a malformed request from a caller without a key must get 401, not 400.
-        app.MapPost("/api/devices/{id}/rpc", PostAsync).RequireTechnician();
-        app.MapGet("/api/rpc/{id}", Get).RequireViewer();
-        app.MapGet("/api/rpc", List).RequireViewer();
+        var technician = app.MapGroup("/api").RequireAuthorization(AccessPolicies.Technician);
+        technician.MapPost("/devices/{id}/rpc", PostAsync);
+        technician.MapGet("/rpc/{id}", Get);
+        technician.MapGet("/rpc", List);
         return app;
     }
 
@@ -37,8 +38,7 @@ public static class RpcApi
         {
             calls.EnsureDeviceExists(id);
             var request = await ReadRequestAsync(id, http, calls);
-            var caller = http.Caller();
-            var call = await calls.CallAsync(request, new RpcCaller(caller.Principal, caller.Role), http.RequestAborted);
+            var call = await calls.CallAsync(request, new RpcCaller(http.User.Principal(), http.User.Role()), http.RequestAborted);
             var status = StatusFor(call);
             if (status == StatusCodes.Status202Accepted) http.Response.Headers.Location = "/api/rpc/" + call.Id;
             return CallResult(call.ToJson(), status);

@@ -102,6 +102,9 @@ internal sealed class GetStatusEndpoint(GatewayStatus status) : Requests.IReques
 {
     public string Name => Endpoints.GetStatus;
 
+    // Viewer and up, as GET /api/status: it names the database path and every connection, which a device has no need of.
     public ValueTask<JsonNode?> InvokeAsync(ClientSession session, System.Text.Json.JsonElement data, CancellationToken ct) =>
-        ValueTask.FromResult<JsonNode?>(status.GetStatus());
+        session.Role is { } role && IotWs.Protocol.Roles.CanView(role)
+            ? ValueTask.FromResult<JsonNode?>(status.GetStatus())
+            : throw new MessageException(IotWs.Protocol.ErrorCodes.Forbidden, "get_status needs a viewer, technician or admin key.");
 }

@@ -7,9 +7,9 @@ public static class StatusApi
 {
     public static IEndpointRouteBuilder MapStatusApi(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("/api").RequireViewer();
+        var api = app.MapGroup("/api").RequireAuthorization(AccessPolicies.Viewer);
         api.MapGet("/status", (GatewayStatus status) => TypedResults.Bytes(Wire.WireJson.ToBytes(status.GetStatus()), "application/json"));
-        api.MapGet("/me", (HttpContext http) => TypedResults.Ok(new Caller(http.Caller().Principal, http.Caller().Role)));
+        api.MapGet("/me", (System.Security.Claims.ClaimsPrincipal user) => TypedResults.Ok(new Caller(user.Principal(), user.Role())));
         return app;
     }
 
