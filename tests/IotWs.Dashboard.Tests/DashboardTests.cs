@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
+using System.Text.RegularExpressions;
 using IotWs.Dashboard.Tests.Infrastructure;
 using Microsoft.Playwright;
 using Xunit.Abstractions;
@@ -93,11 +94,12 @@ public sealed class DashboardTests(Browser browser, ITestOutputHelper output)
     }
 
     [ChromiumFact]
-    public async Task A_device_that_goes_silent_turns_stale_then_offline()
+    public async Task A_device_that_goes_silent_turns_stale_then_offline_and_its_card_shows_the_last_value_as_unavailable()
     {
-        await using var gateway = await DashboardGateway.StartAsync();
+        // A one-second grace: the test watches the offline alert without waiting the default two minutes.
+        await using var gateway = await DashboardGateway.StartAsync("Alerts:OfflineGrace=00:00:01");
         var token = gateway.AddDevice("esp32-shed", "Shed", "garden");
-        var key = gateway.AddKey("viewer");
+        var key = gateway.AddKey("technician");
         await using var session = await OpenAsync(gateway);
         var page = session.Page;
         await session.LoginAsync(key);
@@ -110,18 +112,49 @@ public sealed class DashboardTests(Browser browser, ITestOutputHelper output)
         await device.SendReadingAsync(18.0, 60.0);
 
         var status = page.GetByTestId("device-status-esp32-shed");
+        var card = page.GetByTestId("device-card-esp32-shed");
         await Expect(status).ToContainTextAsync("online", new() { Timeout = 5000 });
+        await Expect(card).Not.ToHaveClassAsync(new Regex("unavailable"));
+        var liveColour = await page.GetByTestId("device-values-esp32-shed").EvaluateAsync<string>("e => getComputedStyle(e).color");
         await Expect(status).ToContainTextAsync("stale", new() { Timeout = 15_000 });
         await Expect(status).ToContainTextAsync("offline", new() { Timeout = 15_000 });
-        await Expect(page.GetByTestId("device-card-esp32-shed")).ToHaveClassAsync(new System.Text.RegularExpressions.Regex("status-offline"));
+        await Expect(card).ToHaveClassAsync(new Regex("status-offline"));
 
-        // The gateway's default 'device-offline' rule raises an alert, pushed on system_alerts.
+        // Offline: greyed, smaller, and said to be the last value with its age.
+        await Expect(card).ToHaveClassAsync(new Regex("unavailable"));
+        await Expect(card).ToContainTextAsync(new Regex(@"Unavailable — last value \d+ s ago"));
+        var values = page.GetByTestId("device-values-esp32-shed");
+        Assert.NotEqual(liveColour, await values.EvaluateAsync<string>("e => getComputedStyle(e).color"));
+        Assert.Equal("17.6px", await values.EvaluateAsync<string>("e => getComputedStyle(e).fontSize"));
+        await Expect(page.GetByTestId("device-temp-esp32-shed")).ToHaveTextAsync("18.0");
+
+        // The gateway's default 'device-offline' rule raises an alert once the grace is over, pushed on system_alerts.
         await Expect(page.GetByTestId("alert-count")).ToHaveTextAsync("1");
         await Expect(page.GetByTestId("fleet-alerts")).ToBeVisibleAsync();
+        await session.ScreenshotAsync("fleet-offline");
         await page.GetByTestId("nav-alerts").ClickAsync();
-        await Expect(page.GetByTestId("alerts-list").Locator("li.alert.active")).ToHaveCountAsync(1);
+        var active = page.GetByTestId("alerts-list").Locator("li.alert.active");
+        await Expect(active).ToHaveCountAsync(1);
         await Expect(page.GetByTestId("alerts-list")).ToContainTextAsync("Shed");
+        await Expect(active.GetByTestId("alert-message")).ToHaveTextAsync("esp32-shed went offline (heartbeat timeout)");
+
+        // A technician acknowledges it: who and when is shown, and the badge no longer counts it.
+        await active.GetByTestId("alert-ack").ClickAsync();
+        await Expect(active.GetByTestId("alert-acknowledged")).ToContainTextAsync("Acknowledged by technician-");
+        await Expect(page.GetByTestId("alert-count")).ToBeHiddenAsync();
+        await Expect(active.GetByTestId("alert-ack")).ToHaveCountAsync(0);
+
+        // Back online: cleared, the original problem still readable, with how it ended and how long it lasted.
+        await device.RebootAsync();
+        var cleared = page.GetByTestId("alerts-list").Locator("li.alert.cleared");
+        await Expect(cleared).ToHaveCountAsync(1);
+        await Expect(cleared.GetByTestId("alert-message")).ToHaveTextAsync("esp32-shed went offline (heartbeat timeout)");
+        await Expect(cleared.GetByTestId("alert-resolution")).ToContainTextAsync("Cleared: back online after");
+        await Expect(cleared.GetByTestId("alert-times")).ToContainTextAsync(new Regex(@"lasted \d+ s"));
+        await Expect(cleared.GetByTestId("alert-acknowledged")).ToContainTextAsync("Acknowledged by technician-");
         await session.ScreenshotAsync("alerts");
+        await page.SetViewportSizeAsync(390, 844);
+        await session.ScreenshotAsync("alerts-phone");
         session.AssertNoErrors();
     }
 
@@ -218,7 +251,7 @@ public sealed class DashboardTests(Browser browser, ITestOutputHelper output)
 
         var temperature = page.GetByTestId("history-chart-temperature");
         await Expect(temperature).ToHaveAttributeAsync("data-points", "12");
-        await Expect(temperature.Locator("circle")).ToHaveCountAsync(12);
+        await Expect(temperature.Locator(".points circle")).ToHaveCountAsync(12);
         await Expect(page.GetByTestId("history-chart-humidity")).ToHaveAttributeAsync("data-points", "12");
         await Expect(temperature).ToContainTextAsync("max 23.3");
         await Expect(page.GetByTestId("live-chart-temperature")).ToHaveAttributeAsync("data-points", "4");

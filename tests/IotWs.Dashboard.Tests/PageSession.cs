@@ -36,14 +36,16 @@ public sealed class PageSession : IAsyncDisposable
         };
     }
 
-    public static async Task<PageSession> OpenAsync(Browser browser, string baseUrl, ITestOutputHelper? output = null, int width = 1280, int height = 900)
+    public static async Task<PageSession> OpenAsync(Browser browser, string baseUrl, ITestOutputHelper? output = null, int width = 1280, int height = 900,
+        string locale = "en-GB", ColorScheme colorScheme = ColorScheme.Light)
     {
         var context = await browser.Instance.NewContextAsync(new BrowserNewContextOptions
         {
             BaseURL = baseUrl,
             ViewportSize = new ViewportSize { Width = width, Height = height },
-            Locale = "en-GB",
+            Locale = locale,
             TimezoneId = "UTC",
+            ColorScheme = colorScheme,
         });
         context.SetDefaultTimeout(10_000);
         return new PageSession(context, await context.NewPageAsync(), output);
@@ -60,10 +62,12 @@ public sealed class PageSession : IAsyncDisposable
         await Assertions.Expect(Page.GetByTestId("conn-indicator")).ToHaveAttributeAsync("data-state", "connected");
     }
 
-    /// <summary>Saves a full-page screenshot under TestResults/screenshots beside the test binary.</summary>
+    /// <summary>Saves a full-page screenshot under TestResults/screenshots beside the test binary (or IOTWS_SCREENSHOTS).</summary>
     public async Task<string> ScreenshotAsync(string name)
     {
-        var dir = Path.Combine(AppContext.BaseDirectory, "TestResults", "screenshots");
+        var dir = Environment.GetEnvironmentVariable("IOTWS_SCREENSHOTS") is { Length: > 0 } chosen
+            ? chosen
+            : Path.Combine(AppContext.BaseDirectory, "TestResults", "screenshots");
         Directory.CreateDirectory(dir);
         var path = Path.Combine(dir, name + ".png");
         await Page.ScreenshotAsync(new PageScreenshotOptions { Path = path, FullPage = true });

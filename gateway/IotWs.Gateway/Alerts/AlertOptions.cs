@@ -16,6 +16,24 @@ public sealed class AlertOptions
     /// <summary>How often offline-duration rules are looked at (reading rules are judged on each reading).</summary>
     public TimeSpan CheckInterval { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>How long a device may be offline before an offline rule without its own Duration raises (WiFi blips raise nothing).</summary>
+    public TimeSpan OfflineGrace { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>A device that goes offline FlapThreshold times within FlapWindow is flapping: one alert summarises it.</summary>
+    public int FlapThreshold { get; set; } = 4;
+
+    /// <summary>The window flapping is counted in; a flapping alert clears once the device has stayed online this long.</summary>
+    public TimeSpan FlapWindow { get; set; } = TimeSpan.FromMinutes(30);
+
+    /// <summary>Sensor health is judged over this window (failed reads against all reads), not since boot.</summary>
+    public TimeSpan SensorWindow { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>Above this share of failed reads in SensorWindow the sensor is flagged (0.05 = 5 %).</summary>
+    public double SensorFailureRate { get; set; } = 0.05;
+
+    /// <summary>Fewer failed reads than this in SensorWindow never flag a sensor (one bad read of a quiet device is not 100 %).</summary>
+    public int SensorMinFailures { get; set; } = 3;
+
     /// <summary>The rules used when none are configured.</summary>
     public static IReadOnlyList<AlertRule> Defaults() =>
     [
@@ -34,6 +52,7 @@ public sealed class AlertOptions
             Name = "device-offline",
             Metric = AlertMetrics.Offline,
             Severity = AlertSeverities.Warning,
+            // No Duration: OfflineGrace applies.
         },
     ];
 }
@@ -47,8 +66,8 @@ public sealed class AlertRule
     /// <summary>above or below (ignored for offline).</summary>
     public string Comparison { get; set; } = AlertComparisons.Above;
     public double Threshold { get; set; }
-    /// <summary>How long the condition must hold before the alert is raised (zero: at once).</summary>
-    public TimeSpan Duration { get; set; }
+    /// <summary>How long the condition must hold before the alert is raised (zero: at once; unset: at once, or OfflineGrace for offline rules).</summary>
+    public TimeSpan? Duration { get; set; }
     /// <summary>How far back past the threshold a value must go to clear the alert (same unit as the metric).</summary>
     public double Hysteresis { get; set; }
     public string Severity { get; set; } = AlertSeverities.Warning;
@@ -56,6 +75,9 @@ public sealed class AlertRule
     public string? DeviceId { get; set; }
 
     public bool AppliesTo(string deviceId) => string.IsNullOrEmpty(DeviceId) || DeviceId == deviceId;
+
+    /// <summary>The wait before raising: Duration, or for an offline rule without one the configured grace.</summary>
+    public TimeSpan WaitFor(AlertOptions options) => Duration ?? (Metric == AlertMetrics.Offline ? options.OfflineGrace : TimeSpan.Zero);
 }
 
 public static class AlertMetrics
@@ -95,6 +117,12 @@ internal sealed class AlertOptionsValidator : IValidateOptions<AlertOptions>
         var errors = new List<string>();
         if (o.CheckInterval <= TimeSpan.Zero || o.CheckInterval > TimeSpan.FromMinutes(1))
             errors.Add($"{AlertOptions.Section}:CheckInterval must be positive and at most 00:01:00 (got {o.CheckInterval}).");
+        if (o.OfflineGrace < TimeSpan.Zero) errors.Add($"{AlertOptions.Section}:OfflineGrace must be zero or positive (got {o.OfflineGrace}).");
+        if (o.FlapThreshold < 2) errors.Add($"{AlertOptions.Section}:FlapThreshold must be at least 2 (got {o.FlapThreshold}).");
+        if (o.FlapWindow <= TimeSpan.Zero) errors.Add($"{AlertOptions.Section}:FlapWindow must be positive (got {o.FlapWindow}).");
+        if (o.SensorWindow <= TimeSpan.Zero) errors.Add($"{AlertOptions.Section}:SensorWindow must be positive (got {o.SensorWindow}).");
+        if (!(o.SensorFailureRate is >= 0 and <= 1)) errors.Add($"{AlertOptions.Section}:SensorFailureRate must be between 0 and 1 (got {o.SensorFailureRate}).");
+        if (o.SensorMinFailures < 1) errors.Add($"{AlertOptions.Section}:SensorMinFailures must be at least 1 (got {o.SensorMinFailures}).");
         var names = new HashSet<string>(StringComparer.Ordinal);
         for (var i = 0; i < o.Rules.Count; i++)
         {

@@ -18,12 +18,17 @@ public static class AlertServices
         services.AddSingleton<ISchemaMigration, AlertStore.Schema>();
         services.AddSingleton<AlertStore>();
         services.AddSingleton<AlertEvaluator>();
+        services.AddSingleton<SensorHealthWindow>();
+        services.AddHostedService(sp => sp.GetRequiredService<SensorHealthWindow>()); // created at start, so it hears every heartbeat
         services.AddHostedService(sp => sp.GetRequiredService<AlertEvaluator>());
         services.AddSingleton<IStatusContributor, AlertStatus>();
         return services;
     }
 
-    /// <summary>GET /api/alerts[?state=active|cleared][&amp;deviceId=…][&amp;limit=…] — viewer and up, newest first.</summary>
+    /// <summary>
+    /// GET /api/alerts[?state=active|cleared][&amp;deviceId=…][&amp;limit=…] (viewer and up, newest first),
+    /// POST /api/alerts/{id}/ack (technician and up), GET /api/alerts/sensors (viewer and up).
+    /// </summary>
     public static IEndpointRouteBuilder MapAlertsApi(this IEndpointRouteBuilder app)
     {
         app.MapGet("/api/alerts", (AlertStore store, string? state, string? deviceId, int? limit) =>
@@ -36,6 +41,20 @@ public static class AlertServices
             foreach (var alert in store.List(state, string.IsNullOrEmpty(deviceId) ? null : deviceId, limit ?? 100)) alerts.Add(alert.ToJson());
             return Results.Text(WireJson.ToText(alerts), "application/json");
         }).RequireAuthorization(AccessPolicies.Viewer);
+
+        // Acknowledging changes what every operator sees as needing attention, so it takes a technician:
+        // a viewer (a household member) only looks. The first acknowledgement is kept; repeating it is harmless.
+        app.MapPost("/api/alerts/{id:long}/ack", (long id, System.Security.Claims.ClaimsPrincipal user, AlertEvaluator evaluator) =>
+        {
+            var alert = evaluator.Acknowledge(id, user.Principal());
+            return alert is null
+                ? Results.Problem(statusCode: 404, title: "No such alert", detail: $"There is no alert {id}.")
+                : Results.Text(WireJson.ToText(alert.ToJson()), "application/json");
+        }).RequireAuthorization(AccessPolicies.Technician);
+
+        // Sensor failures judged over the window (not since boot), for the dashboard's cards.
+        app.MapGet("/api/alerts/sensors", (SensorHealthWindow sensors) => Results.Text(WireJson.ToText(sensors.ToJson()), "application/json"))
+            .RequireAuthorization(AccessPolicies.Viewer);
         return app;
     }
 }

@@ -7,7 +7,10 @@ using Microsoft.Data.Sqlite;
 
 namespace IotWs.Gateway.Alerts;
 
-/// <summary>An alert: raised once when its rule's condition has held long enough, cleared once when it recovers.</summary>
+/// <summary>
+/// An alert: raised once when its rule's condition has held long enough, cleared once when it recovers.
+/// Message says what was wrong and stays when the alert clears; Resolution says how it ended.
+/// </summary>
 public sealed record Alert(
     long Id,
     string Rule,
@@ -23,7 +26,16 @@ public sealed record Alert(
     public const string Active = "active";
     public const string Cleared = "cleared";
 
-    /// <summary>{"id","rule","deviceId","severity","state","message","value","raisedAt","clearedAt"} as published and listed.</summary>
+    /// <summary>When the condition began (before RaisedAt by the rule's wait): the start of the alert's duration.</summary>
+    public DateTimeOffset StartedAt { get; init; } = RaisedAt;
+    /// <summary>How many times the condition happened; above 1 for a flapping summary.</summary>
+    public int Occurrences { get; init; } = 1;
+    /// <summary>How the alert ended ("back online after 4 min"); null while active.</summary>
+    public string? Resolution { get; init; }
+    public string? AcknowledgedBy { get; init; }
+    public DateTimeOffset? AcknowledgedAt { get; init; }
+
+    /// <summary>The alert object as published and listed (see docs/pubsub.md).</summary>
     public JsonObject ToJson() => new()
     {
         ["id"] = Id,
@@ -35,6 +47,12 @@ public sealed record Alert(
         ["value"] = Value,
         ["raisedAt"] = WireJson.Time(RaisedAt),
         ["clearedAt"] = ClearedAt is { } c ? WireJson.Time(c) : null,
+        ["startedAt"] = WireJson.Time(StartedAt),
+        ["durationSeconds"] = ClearedAt is { } end ? Math.Round((end - StartedAt).TotalSeconds) : null,
+        ["occurrences"] = Occurrences,
+        ["resolution"] = Resolution,
+        ["acknowledgedBy"] = AcknowledgedBy,
+        ["acknowledgedAt"] = AcknowledgedAt is { } a ? WireJson.Time(a) : null,
     };
 }
 
@@ -62,6 +80,11 @@ public sealed class AlertStore : IDisposable
             )
             """,
             "CREATE INDEX alerts_state ON alerts (state, id)",
+            "ALTER TABLE alerts ADD COLUMN started_at_ms INTEGER",
+            "ALTER TABLE alerts ADD COLUMN occurrences INTEGER NOT NULL DEFAULT 1",
+            "ALTER TABLE alerts ADD COLUMN resolution TEXT",
+            "ALTER TABLE alerts ADD COLUMN acknowledged_by TEXT",
+            "ALTER TABLE alerts ADD COLUMN acknowledged_at_ms INTEGER",
         ];
     }
 
@@ -88,9 +111,13 @@ public sealed class AlertStore : IDisposable
             using var cmd = connection.CreateCommand();
             cmd.Transaction = tx;
             cmd.CommandText = """
-                INSERT INTO alerts (id, rule, metric, device_id, severity, state, message, value, raised_at_ms, cleared_at_ms)
-                VALUES ($id, $rule, $metric, $device, $severity, $state, $message, $value, $raised, $cleared)
-                ON CONFLICT(id) DO UPDATE SET state = excluded.state, message = excluded.message, cleared_at_ms = excluded.cleared_at_ms
+                INSERT INTO alerts (id, rule, metric, device_id, severity, state, message, value, raised_at_ms, cleared_at_ms,
+                                    started_at_ms, occurrences, resolution, acknowledged_by, acknowledged_at_ms)
+                VALUES ($id, $rule, $metric, $device, $severity, $state, $message, $value, $raised, $cleared,
+                        $started, $occurrences, $resolution, $ackBy, $ackAt)
+                ON CONFLICT(id) DO UPDATE SET state = excluded.state, message = excluded.message, cleared_at_ms = excluded.cleared_at_ms,
+                    occurrences = excluded.occurrences, resolution = excluded.resolution,
+                    acknowledged_by = excluded.acknowledged_by, acknowledged_at_ms = excluded.acknowledged_at_ms
                 """;
             cmd.Parameters.AddWithValue("$id", alert.Id);
             cmd.Parameters.AddWithValue("$rule", alert.Rule);
@@ -102,6 +129,11 @@ public sealed class AlertStore : IDisposable
             cmd.Parameters.AddWithValue("$value", (object?)alert.Value ?? DBNull.Value);
             cmd.Parameters.AddWithValue("$raised", alert.RaisedAt.ToUnixTimeMilliseconds());
             cmd.Parameters.AddWithValue("$cleared", (object?)alert.ClearedAt?.ToUnixTimeMilliseconds() ?? DBNull.Value);
+            cmd.Parameters.AddWithValue("$started", alert.StartedAt.ToUnixTimeMilliseconds());
+            cmd.Parameters.AddWithValue("$occurrences", alert.Occurrences);
+            cmd.Parameters.AddWithValue("$resolution", (object?)alert.Resolution ?? DBNull.Value);
+            cmd.Parameters.AddWithValue("$ackBy", (object?)alert.AcknowledgedBy ?? DBNull.Value);
+            cmd.Parameters.AddWithValue("$ackAt", (object?)alert.AcknowledgedAt?.ToUnixTimeMilliseconds() ?? DBNull.Value);
             cmd.ExecuteNonQuery();
         });
 
@@ -111,8 +143,8 @@ public sealed class AlertStore : IDisposable
         _writes.Flush();
         using var connection = _db.Open();
         using var cmd = connection.CreateCommand();
-        cmd.CommandText = """
-            SELECT id, rule, metric, device_id, severity, state, message, value, raised_at_ms, cleared_at_ms FROM alerts
+        cmd.CommandText = $"""
+            SELECT {Columns} FROM alerts
             WHERE ($state IS NULL OR state = $state) AND ($device IS NULL OR device_id = $device)
             ORDER BY id DESC LIMIT $n
             """;
@@ -124,9 +156,22 @@ public sealed class AlertStore : IDisposable
 
     public IReadOnlyList<Alert> Active() => List(Alert.Active, null, int.MaxValue);
 
+    public Alert? Get(long id)
+    {
+        _writes.Flush();
+        using var connection = _db.Open();
+        using var cmd = connection.CreateCommand();
+        cmd.CommandText = $"SELECT {Columns} FROM alerts WHERE id = $id";
+        cmd.Parameters.AddWithValue("$id", id);
+        return Read(cmd).FirstOrDefault();
+    }
+
     public void Flush() => _writes.Flush();
 
     public void Dispose() => _writes.Dispose();
+
+    private const string Columns = "id, rule, metric, device_id, severity, state, message, value, raised_at_ms, cleared_at_ms, "
+        + "started_at_ms, occurrences, resolution, acknowledged_by, acknowledged_at_ms";
 
     private static List<Alert> Read(SqliteCommand cmd)
     {
@@ -144,7 +189,15 @@ public sealed class AlertStore : IDisposable
                 reader.GetString(6),
                 reader.IsDBNull(7) ? null : reader.GetDouble(7),
                 DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(8)),
-                reader.IsDBNull(9) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(9))));
+                reader.IsDBNull(9) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(9)))
+            {
+                // Alerts stored before started_at existed began when they were raised.
+                StartedAt = DateTimeOffset.FromUnixTimeMilliseconds(reader.IsDBNull(10) ? reader.GetInt64(8) : reader.GetInt64(10)),
+                Occurrences = reader.GetInt32(11),
+                Resolution = reader.IsDBNull(12) ? null : reader.GetString(12),
+                AcknowledgedBy = reader.IsDBNull(13) ? null : reader.GetString(13),
+                AcknowledgedAt = reader.IsDBNull(14) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(14)),
+            });
         }
         return alerts;
     }

@@ -4,7 +4,7 @@
 import { byId, fill, h, tickAgo, bytes, duration } from './js/dom.js';
 import { api, session, whenUnauthorized, ApiError } from './js/api.js';
 import { LiveConnection } from './js/live.js';
-import { store, hasRole, activeAlerts } from './js/store.js';
+import { store, hasRole, unacknowledgedAlerts } from './js/store.js';
 import { createFleetView } from './js/views/fleet.js';
 import { createDeviceView } from './js/views/device.js';
 import { createAlertsView } from './js/views/alerts.js';
@@ -76,9 +76,11 @@ function start(me) {
   loadDevices().then(route);
   loadAlerts();
   loadStatus();
+  loadSensors();
   timers = [
     setInterval(tickAgo, 1000),
     setInterval(loadDevices, REFRESH_MS),
+    setInterval(loadSensors, REFRESH_MS),
     setInterval(loadStatus, REFRESH_MS),
   ];
 }
@@ -148,6 +150,18 @@ async function loadAlerts() {
   } catch { /* keep the last known alerts */ }
 }
 
+async function loadSensors() {
+  try {
+    const judged = await api('/api/alerts/sensors');
+    store.sensors = {
+      windowSeconds: judged.windowSeconds,
+      failureRate: judged.failureRate,
+      byDevice: new Map(judged.devices.map((d) => [d.deviceId, d])),
+    };
+    store.emit('sensors');
+  } catch { /* keep the last judgement */ }
+}
+
 async function loadStatus() {
   const bar = byId('status-bar');
   try {
@@ -210,7 +224,7 @@ function showConnection(state, detail) {
 
 store.listen((kind) => {
   if (kind !== 'alerts') return;
-  const n = activeAlerts().length;
+  const n = unacknowledgedAlerts().length;
   const badge = byId('alert-count');
   badge.textContent = n ? String(n) : '';
   badge.hidden = n === 0;

@@ -110,6 +110,10 @@ public sealed class TestDevice : IAsyncDisposable
 
     public void StopHeartbeats() => _heartbeats.Cancel();
 
+    /// <summary>One heartbeat with this count of failed sensor reads since boot.</summary>
+    public Task SendHeartbeatAsync(long sensorErrors) =>
+        SendAsync(new { type = "heartbeat", timestamp = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), uptime = 1000, freeMemory = 80_000, rssi = -60, sensorErrors });
+
     /// <summary>Drops the connection without a close handshake, like a board that restarts.</summary>
     public void Drop()
     {

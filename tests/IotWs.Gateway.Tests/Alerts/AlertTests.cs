@@ -63,6 +63,11 @@ public sealed class AlertTests
         Assert.Equal(31.5, cleared.GetProperty("value").GetDouble());
         Assert.Equal(WireJson.Time(t0.AddSeconds(100)), cleared.GetProperty("clearedAt").GetString());
         Assert.Equal(WireJson.Time(t0.AddSeconds(60)), cleared.GetProperty("raisedAt").GetString());
+        // The original problem stays readable once cleared; how it ended and how long it lasted are added.
+        Assert.Equal(raised.GetProperty("message").GetString(), cleared.GetProperty("message").GetString());
+        Assert.Equal(WireJson.Time(t0), cleared.GetProperty("startedAt").GetString());
+        Assert.Equal(100, cleared.GetProperty("durationSeconds").GetDouble());
+        Assert.Equal("temperature 29.5 °C is back at or below 29.5 °C after 1 min", cleared.GetProperty("resolution").GetString());
 
         // Recovered: nothing more, and a new hot spell needs its own full minute.
         await Feed(29, 10);
@@ -139,7 +144,7 @@ public sealed class AlertTests
     [Fact]
     public async Task A_device_going_offline_through_presence_raises_the_default_offline_alert_and_coming_back_clears_it()
     {
-        await using var gateway = await TestGateway.StartAsync();
+        await using var gateway = await TestGateway.StartAsync(null, "Alerts:OfflineGrace=00:00:00");
         var token = gateway.AddDevice("esp-off");
         await using var watcher = await gateway.ConnectWithKeyAsync(gateway.AddKey("viewer"));
         await PubSubTests.Subscribe(watcher, "system_alerts");
@@ -206,7 +211,7 @@ public sealed class AlertTests
     public async Task The_alerts_api_needs_a_viewer_key_lists_newest_first_and_filters_by_state()
     {
         var clock = new ManualClock();
-        await using var gateway = await TestGateway.StartAsync(null, b => b.Services.AddSingleton<TimeProvider>(clock));
+        await using var gateway = await TestGateway.StartAsync(null, b => b.Services.AddSingleton<TimeProvider>(clock), "Alerts:OfflineGrace=00:00:00");
         var events = gateway.Service<GatewayEvents>();
         events.OnPresenceChanged(new PresenceChange("esp-1", "offline", "heartbeat timeout", clock.GetUtcNow()));
         clock.Advance(TimeSpan.FromSeconds(1));
@@ -225,7 +230,8 @@ public sealed class AlertTests
         Assert.Equal("esp-1", Assert.Single(cleared)!["deviceId"]!.GetValue<string>());
         Assert.Equal(HttpStatusCode.BadRequest, (await http.GetAsync("/api/alerts?state=maybe")).StatusCode);
         var fields = all[0]!.AsObject().Select(p => p.Key).ToArray();
-        Assert.Equal(["id", "rule", "deviceId", "severity", "state", "message", "value", "raisedAt", "clearedAt"], fields);
+        Assert.Equal(["id", "rule", "deviceId", "severity", "state", "message", "value", "raisedAt", "clearedAt",
+            "startedAt", "durationSeconds", "occurrences", "resolution", "acknowledgedBy", "acknowledgedAt"], fields);
     }
 
     [Fact]
@@ -246,10 +252,10 @@ public sealed class AlertTests
         }
     }
 
-    private static StoredReading Reading(string deviceId, double temperature, double humidity, TimeProvider clock) =>
+    internal static StoredReading Reading(string deviceId, double temperature, double humidity, TimeProvider clock) =>
         new(Interlocked.Increment(ref _insertId), deviceId, 1, _insertId, clock.GetUtcNow(), temperature, humidity, "dht22", "lab");
 
-    private static async Task<JsonElement> ExpectAlert(TestClient watcher, string topic)
+    internal static async Task<JsonElement> ExpectAlert(TestClient watcher, string topic)
     {
         var message = await watcher.ReceiveAsync("publish", TimeSpan.FromSeconds(5), m => m.GetProperty("topic").GetString() == topic);
         Assert.Equal("gateway", message.GetProperty("source").GetString());

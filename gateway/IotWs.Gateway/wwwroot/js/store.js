@@ -7,8 +7,10 @@ export const store = {
   me: null,                 // { name, role }
   devices: new Map(),       // deviceId → device object from /api/devices
   alerts: [],               // alert objects, newest first
+  // Sensor health judged by the gateway over a window (GET /api/alerts/sensors).
+  sensors: { windowSeconds: 0, failureRate: 0.05, byDevice: new Map() },
 
-  /** kind: 'devices' | 'device' | 'reading' | 'status' | 'alerts'; detail depends on kind. */
+  /** kind: 'devices' | 'device' | 'reading' | 'status' | 'alerts' | 'sensors'; detail depends on kind. */
   emit(kind, detail) { for (const fn of listeners) fn(kind, detail); },
   listen(fn) { listeners.add(fn); },
 
@@ -16,6 +18,7 @@ export const store = {
     this.me = null;
     this.devices.clear();
     this.alerts = [];
+    this.sensors = { windowSeconds: 0, failureRate: 0.05, byDevice: new Map() };
   },
 };
 
@@ -33,6 +36,11 @@ export function sortedDevices() {
 
 export function activeAlerts() {
   return store.alerts.filter((a) => a.state === 'active');
+}
+
+/** Active alerts nobody has acknowledged yet: what the badge counts. */
+export function unacknowledgedAlerts() {
+  return activeAlerts().filter((a) => !a.acknowledgedBy);
 }
 
 /** Active first, then newest first: what needs attention is on top. */

@@ -3,7 +3,7 @@
 
 import { h, fill, fixed1, agoTime, setAgo, statusBadge, setStatusBadge, localDateTime } from '../dom.js';
 import { api, enc } from '../api.js';
-import { drawChart } from '../chart.js';
+import { drawChart, clearChart, plural } from '../chart.js';
 import { store, hasRole } from '../store.js';
 import { sensorHealth } from './fleet.js';
 import { createRpcPanel } from './rpc.js';
@@ -49,6 +49,7 @@ export function createDeviceView(root, live) {
     status: statusBadge('unknown', { 'data-testid': 'device-view-status' }),
     meta: h('p', { class: 'muted', 'data-testid': 'device-meta' }),
     seen: agoTime(null, { 'data-testid': 'device-view-seen' }),
+    lastValue: agoTime(null, { 'data-testid': 'device-view-last-value' }),
     temp: h('span', { class: 'value big', 'data-testid': 'device-view-temp' }),
     hum: h('span', { class: 'value big', 'data-testid': 'device-view-hum' }),
     health: h('p', { class: 'health' }),
@@ -72,16 +73,18 @@ export function createDeviceView(root, live) {
   }
   refs.csv.addEventListener('click', downloadCsv);
 
-  fill(root,
-    h('p', {}, h('a', { href: '#/', class: 'back' }, '← All devices')),
-    h('div', { class: 'device-head' }, refs.title, refs.status),
-    refs.meta,
+  refs.unavailable = h('p', { class: 'unavailable-note', 'data-testid': 'device-view-unavailable', hidden: true },
+    'Unavailable — last value ', refs.lastValue);
+  refs.now = h('div', { class: 'now', 'data-testid': 'device-view-now' },
+    h('div', { class: 'metric' }, h('span', { class: 'label' }, 'Temperature'),
+      h('span', {}, refs.temp, h('span', { class: 'unit' }, ' °C'))),
+    h('div', { class: 'metric' }, h('span', { class: 'label' }, 'Humidity'),
+      h('span', {}, refs.hum, h('span', { class: 'unit' }, ' %RH'))));
+  // Everything that belongs to one known device: hidden for an id the gateway does not know.
+  refs.body = h('div', { 'data-testid': 'device-view-body' },
     h('p', { class: 'seen' }, 'Last seen ', refs.seen),
-    h('div', { class: 'now' },
-      h('div', { class: 'metric' }, h('span', { class: 'label' }, 'Temperature'),
-        h('span', {}, refs.temp, h('span', { class: 'unit' }, ' °C'))),
-      h('div', { class: 'metric' }, h('span', { class: 'label' }, 'Humidity'),
-        h('span', {}, refs.hum, h('span', { class: 'unit' }, ' %RH')))),
+    refs.unavailable,
+    refs.now,
     refs.health,
     h('section', { 'aria-labelledby': 'live-h' },
       h('h3', { id: 'live-h' }, 'Live — last 15 minutes'),
@@ -95,8 +98,35 @@ export function createDeviceView(root, live) {
     h('section', { 'aria-labelledby': 'presence-h' },
       h('h3', { id: 'presence-h' }, 'Presence history'),
       refs.presence));
+  fill(root,
+    h('p', {}, h('a', { href: '#/', class: 'back' }, '← All devices')),
+    h('div', { class: 'device-head' }, refs.title, refs.status),
+    refs.meta,
+    refs.body);
 
   function device() { return store.devices.get(deviceId); }
+
+  /** Shows nothing of any device but the id asked for: what is on screen never belongs to another one. */
+  function renderBlank(id) {
+    refs.title.textContent = id;
+    setStatusBadge(refs.status, 'unknown');
+    refs.meta.textContent = '';
+    setAgo(refs.seen, null);
+    setAgo(refs.lastValue, null);
+    refs.temp.textContent = fixed1(undefined);
+    refs.hum.textContent = fixed1(undefined);
+    refs.now.classList.remove('unavailable');
+    refs.unavailable.hidden = true;
+    fill(refs.health);
+    fill(refs.presence);
+    fill(refs.rpcSlot);
+    refs.histNote.textContent = '';
+    const now = Date.now();
+    for (const [figure, title, unit] of [[refs.liveTemp, 'Temperature', '°C'], [refs.liveHum, 'Humidity', '%RH'],
+      [refs.histTemp, 'Temperature', '°C'], [refs.histHum, 'Humidity', '%RH']]) {
+      clearChart(figure, { title, unit, from: now - range.ms, to: now });
+    }
+  }
 
   function renderHeader() {
     const d = device();
@@ -111,6 +141,11 @@ export function createDeviceView(root, live) {
     if (refs.seen.dataset.iso !== (d.lastSeen || '')) setAgo(refs.seen, d.lastSeen);
     refs.temp.textContent = fixed1(d.lastReading?.temperature);
     refs.hum.textContent = fixed1(d.lastReading?.humidity);
+    // Offline: the values are what it last said, not what the room is now.
+    const offline = d.status === 'offline';
+    refs.now.classList.toggle('unavailable', offline);
+    refs.unavailable.hidden = !offline;
+    if (offline && refs.lastValue.dataset.iso !== (d.lastReading?.timestamp || '')) setAgo(refs.lastValue, d.lastReading?.timestamp);
     fill(refs.health, sensorHealth(d));
   }
 
@@ -183,8 +218,8 @@ export function createDeviceView(root, live) {
       drawChart(refs.histHum, { title: 'Humidity', unit: '%RH', period: range.words, from, to, points: hums });
       refs.history.dataset.points = refs.histTemp.dataset.points;
       refs.histNote.textContent = resolution === 'raw'
-        ? `${rows.length} reading${rows.length === 1 ? '' : 's'}, every reading shown.`
-        : `${rows.length} ${resolution === '1m' ? 'one-minute' : 'one-hour'} averages; the shaded band is each period's min–max.`;
+        ? `${plural(rows.length, 'reading')}, every reading shown.`
+        : `${resolution === '1m' ? plural(rows.length, 'one-minute average') : plural(rows.length, 'one-hour average')}; the shaded band is each period's min–max.`;
     } catch (e) {
       if (ticket !== historyRequest) return;
       refs.histNote.textContent = `Could not load history: ${e.message}`;
@@ -231,11 +266,18 @@ export function createDeviceView(root, live) {
     } catch (e) {
       if (id !== deviceId) return;
       refs.title.textContent = id;
+      if (e.status === 404) {
+        if (rpc) rpc.dispose();
+        rpc = null;
+        renderBlank(id);
+        refs.body.hidden = true;
+      }
       refs.meta.textContent = e.status === 404 ? 'This device is not known to the gateway.' : `Could not load the device: ${e.message}`;
     }
   }
 
   store.listen((kind, detail) => {
+    if (kind === 'sensors' && deviceId && device()) fill(refs.health, sensorHealth(device()));
     if (!deviceId || detail?.deviceId !== deviceId) return;
     if (kind === 'reading' || kind === 'device') renderHeader();
     if (kind === 'status') {
@@ -250,8 +292,9 @@ export function createDeviceView(root, live) {
       if (deviceId !== id) this.hide();
       deviceId = id;
       liveReadings = [];
+      refs.body.hidden = false;
+      renderBlank(id);
       renderHeader();
-      renderPresence([]);
       live.subscribe(`devices/${id}/readings`);
       loadDetail(id);
       loadLive(id);

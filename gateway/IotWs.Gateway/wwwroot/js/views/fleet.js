@@ -2,23 +2,62 @@
 // Cards are built once and then updated in place, so keyboard focus and screen reader
 // position survive a stream of readings.
 
-import { h, fill, fixed1, agoTime, setAgo, setStatusBadge, statusBadge } from '../dom.js';
+import { h, fill, fixed1, agoTime, setAgo, setStatusBadge, statusBadge, duration } from '../dom.js';
+import { api, enc } from '../api.js';
+import { drawSparkline, plural } from '../chart.js';
 import { store, sortedDevices, activeAlerts } from '../store.js';
 
-/** "Sensor OK · WiFi -61 dBm"; the sensor part is flagged when reads have failed. */
+const SPARK_MS = 24 * 3_600_000;
+const SPARK_BUCKET_MS = 15 * 60_000; // 96 points: as many as a card's width can show
+const SPARK_REFRESH_MS = 5 * 60_000;
+
+/** "the last hour", "the last 30 min": the window the gateway judges sensors over. */
+export function sensorWindowWords() {
+  const seconds = store.sensors.windowSeconds;
+  if (!seconds) return 'the last hour';
+  return seconds === 3600 ? 'the last hour' : `the last ${duration(seconds)}`;
+}
+
+/**
+ * "Sensor OK · WiFi -61 dBm". The sensor is judged by the gateway over a window (the last
+ * hour): failed reads against all reads, flagged above a rate. A count since boot would flag
+ * every board sooner or later.
+ */
 export function sensorHealth(device) {
   const hb = device.heartbeat;
-  if (!hb) return [h('span', {}, 'Sensor: no report yet')];
+  const judged = store.sensors.byDevice.get(device.deviceId);
   const parts = [];
-  if (typeof hb.sensorErrors === 'number') {
-    parts.push(hb.sensorErrors === 0
-      ? h('span', {}, 'Sensor OK')
-      : h('span', { class: 'warn' }, h('span', { 'aria-hidden': 'true' }, '⚠ '),
-        `Sensor: ${hb.sensorErrors} failed read${hb.sensorErrors === 1 ? '' : 's'}`));
+  const window = sensorWindowWords();
+  const rule = `Judged over ${window}: flagged when more than ${Math.round((store.sensors.failureRate ?? 0.05) * 100)} % of reads fail.`;
+  if (judged && typeof hb?.sensorErrors === 'number') {
+    parts.push(judged.flagged
+      ? h('span', { class: 'warn', title: rule }, h('span', { 'aria-hidden': 'true' }, '⚠ '),
+        `Sensor: ${judged.failedReads} of ${plural(judged.reads, 'read')} failed in ${window}`)
+      : h('span', { title: rule }, 'Sensor OK',
+        judged.failedReads > 0 ? h('span', { class: 'muted' }, ` (${plural(judged.failedReads, 'failed read')} in ${window})`) : null));
+  } else if (typeof hb?.sensorErrors === 'number') {
+    parts.push(h('span', { title: rule }, `Sensor: no verdict yet for ${window}`));
   }
-  if (typeof hb.rssi === 'number') parts.push(h('span', {}, `WiFi ${hb.rssi} dBm`));
+  if (typeof hb?.rssi === 'number') parts.push(h('span', {}, `WiFi ${hb.rssi} dBm`));
   if (parts.length === 0) return [h('span', {}, 'Sensor: no report yet')];
   return parts.flatMap((p, i) => (i ? [' · ', p] : [p]));
+}
+
+/** Averages rows of one-minute buckets into SPARK_BUCKET_MS points of temperature, each at its rows' mean time. */
+function sparkPoints(rows) {
+  const sums = new Map();
+  for (const r of rows) {
+    const v = r.temperatureAvg;
+    if (!Number.isFinite(v)) continue;
+    const at = Date.parse(r.bucket);
+    const key = Math.floor(at / SPARK_BUCKET_MS);
+    const acc = sums.get(key) || { n: 0, v: 0, t: 0 };
+    acc.n++;
+    acc.v += v;
+    acc.t += at;
+    sums.set(key, acc);
+  }
+  return [...sums].sort((a, b) => a[0] - b[0]).map(([, acc]) => ({ t: acc.t / acc.n, v: acc.v / acc.n }));
 }
 
 export function createFleetView(root) {
@@ -41,14 +80,19 @@ export function createFleetView(root) {
       temp: h('span', { class: 'value', 'data-testid': `device-temp-${id}` }),
       hum: h('span', { class: 'value', 'data-testid': `device-hum-${id}` }),
       seen: agoTime(d.lastSeen, { 'data-testid': `device-seen-${id}` }),
+      lastValue: agoTime(null, { 'data-testid': `device-last-value-${id}` }),
       health: h('p', { class: 'health', 'data-testid': `device-health-${id}` }),
+      spark: h('div', { class: 'spark', 'data-testid': `device-spark-${id}` }),
     };
+    refs.values = h('p', { class: 'values', 'data-testid': `device-values-${id}` },
+      h('span', { class: 'metric' }, refs.temp, h('span', { class: 'unit' }, ' °C')),
+      h('span', { class: 'metric' }, refs.hum, h('span', { class: 'unit' }, ' %RH')));
+    refs.unavailable = h('p', { class: 'unavailable-note', hidden: true }, 'Unavailable — last value ', refs.lastValue);
     const card = h('a', { class: 'card', href: `#/device/${encodeURIComponent(id)}`, 'data-testid': `device-card-${id}` },
       h('div', { class: 'card-head' }, refs.name, refs.status),
       refs.meta,
-      h('p', { class: 'values' },
-        h('span', { class: 'metric' }, refs.temp, h('span', { class: 'unit' }, ' °C')),
-        h('span', { class: 'metric' }, refs.hum, h('span', { class: 'unit' }, ' %RH'))),
+      refs.unavailable,
+      h('div', { class: 'values-row' }, refs.values, refs.spark),
       h('p', { class: 'seen' }, 'Last seen ', refs.seen),
       refs.health);
     return { card, refs };
@@ -65,13 +109,30 @@ export function createFleetView(root) {
     refs.meta.textContent = [d.name && d.name !== d.deviceId ? d.deviceId : null, d.location]
       .filter(Boolean).join(' · ') || '\u00a0';
     setStatusBadge(refs.status, d.status);
-    card.className = `card status-${d.status || 'unknown'}`;
+    // Offline: greyed, and its values are said to be the last ones, with their age.
+    const offline = d.status === 'offline';
+    card.className = `card status-${d.status || 'unknown'}${offline ? ' unavailable' : ''}`;
+    refs.unavailable.hidden = !offline;
+    if (offline && refs.lastValue.dataset.iso !== (d.lastReading?.timestamp || '')) setAgo(refs.lastValue, d.lastReading?.timestamp);
     refs.temp.textContent = fixed1(d.lastReading?.temperature);
     refs.hum.textContent = fixed1(d.lastReading?.humidity);
     if (refs.seen.dataset.iso !== (d.lastSeen || '')) setAgo(refs.seen, d.lastSeen);
     fill(refs.health, sensorHealth(d));
-    card.setAttribute('aria-label',
-      `${d.name || d.deviceId}: ${d.status || 'unknown'}, ${fixed1(d.lastReading?.temperature)} °C, ${fixed1(d.lastReading?.humidity)} %RH`);
+    card.setAttribute('aria-label', `${d.name || d.deviceId}: ${d.status || 'unknown'}, ${offline ? 'last value ' : ''}`
+      + `${fixed1(d.lastReading?.temperature)} °C, ${fixed1(d.lastReading?.humidity)} %RH${offline ? `, ${refs.lastValue.textContent}` : ''}`);
+  }
+
+  let sparkTimer = null;
+  async function loadSparklines() {
+    const to = Date.now();
+    const from = to - SPARK_MS;
+    await Promise.all([...cards].map(async ([id, { refs }]) => {
+      try {
+        const rows = await api(`/api/devices/${enc(id)}/readings?from=${enc(new Date(from).toISOString())}`
+          + `&to=${enc(new Date(to).toISOString())}&resolution=1m&format=json&limit=1440`);
+        drawSparkline(refs.spark, { points: sparkPoints(rows), from, to, unit: '°C' });
+      } catch { /* the card still shows the live values */ }
+    }));
   }
 
   function updateSummary() {
@@ -105,13 +166,27 @@ export function createFleetView(root) {
   }
 
   store.listen((kind, detail) => {
-    if (kind === 'devices') renderAll();
-    else if (kind === 'device' || kind === 'reading' || kind === 'status') {
+    if (kind === 'devices') {
+      const before = cards.size;
+      renderAll();
+      if (cards.size > before && !root.hidden) loadSparklines();
+    } else if (kind === 'sensors') {
+      for (const d of store.devices.values()) updateCard(d);
+    } else if (kind === 'device' || kind === 'reading' || kind === 'status') {
       const d = store.devices.get(detail.deviceId);
       if (d) updateCard(d);
       if (kind === 'status') updateSummary();
     } else if (kind === 'alerts') updateAlerts();
   });
 
-  return { show() { renderAll(); updateAlerts(); }, hide() {} };
+  return {
+    show() {
+      renderAll();
+      updateAlerts();
+      loadSparklines();
+      clearInterval(sparkTimer);
+      sparkTimer = setInterval(loadSparklines, SPARK_REFRESH_MS);
+    },
+    hide() { clearInterval(sparkTimer); },
+  };
 }

@@ -20,13 +20,29 @@ export const MEANING = {
   unconfirmed: 'the device did not come back with a new boot in time',
 };
 
-/** The gateway's error codes, for the same reader. */
+/**
+ * A failed call whose error is the gateway's own never reached the device, or lost its
+ * answer: the headline says that instead of "the device answered with an error".
+ */
+const FAILED_BECAUSE = {
+  device_offline: 'not sent: the device is not connected',
+  device_disconnected: 'the device disconnected before it answered',
+  gateway_restarted: 'the gateway restarted while the command was in flight',
+};
+
+/** What to do next, for the same reader (the headline already says what happened). */
 const ERRORS = {
-  device_offline: 'The device is not connected. To send it when the device is back, tick “keep the command” and try again.',
-  device_disconnected: 'The device disconnected before it answered; the command was not repeated.',
-  gateway_restarted: 'The gateway restarted while the command was in flight.',
+  device_offline: 'To send it when the device is back, tick “keep the command” and try again.',
+  device_disconnected: 'The command was not repeated.',
+  gateway_restarted: 'Its answer was lost; send it again if it is still needed.',
   timeout: 'No answer within 5 seconds.',
 };
+
+/** The headline's words for a call: what happened, once. */
+export function meaningOf(call) {
+  if (call.status === 'failed' && FAILED_BECAUSE[call.error]) return FAILED_BECAUSE[call.error];
+  return MEANING[call.status] || '';
+}
 
 const COMMANDS = [
   { endpoint: 'reboot', label: 'Reboot', confirm: true },
@@ -121,13 +137,13 @@ export function createRpcPanel(deviceId, onSettled = () => {}) {
       h('div', { class: 'call-head' },
         h('strong', {}, call.endpoint), ' ',
         h('span', { class: `call-status s-${call.status}`, 'data-testid': 'rpc-status' }, call.status),
-        h('span', { class: 'muted' }, ` — ${MEANING[call.status] || ''}`)),
+        h('span', { class: 'muted', 'data-testid': 'rpc-meaning' }, ` — ${meaningOf(call)}`)),
       h('ol', { class: 'steps', 'aria-label': 'Status history' },
         steps.map((s) => h('li', {}, h('span', {}, s.status), ' ',
           h('time', { datetime: s.at, class: 'muted' }, localTime(s.at))))),
       call.result !== undefined && call.result !== null
         ? h('pre', { class: 'result', 'data-testid': 'rpc-result' }, JSON.stringify(call.result, null, 2)) : null,
-      call.error ? h('p', { class: 'error', 'data-testid': 'rpc-error' }, ERRORS[call.error] || String(call.error)) : null);
+      call.error ? h('p', { class: ERRORS[call.error] ? 'muted' : 'error', 'data-testid': 'rpc-error' }, ERRORS[call.error] || String(call.error)) : null);
   }
 
   return {
