@@ -20,6 +20,7 @@ internal sealed class ReadingMessageHandler(ReadingParser parser, ReadingWriter 
     public async ValueTask HandleAsync(ClientSession session, JsonElement message, CancellationToken ct)
     {
         var request = session.MayWrite() ? parser.Parse(message, session, time.GetUtcNow(), this) : Refused(session, message);
+        request.PreviousAckAt = session.LastAckAt;
         try
         {
             await writer.EnqueueAsync(request, ct);
@@ -42,7 +43,8 @@ internal sealed class ReadingMessageHandler(ReadingParser parser, ReadingWriter 
     public void Completed(StoreRequest request)
     {
         if (request.State is not ClientSession session) return;
-        session.Send(w => Write(w, request));
+        session.Send(request, static (w, r) => Write(w, r));
+        session.LastAckAt = System.Diagnostics.Stopwatch.GetTimestamp();
         foreach (var r in request.Readings)
         {
             if (r.Status == EntryStatus.Refused) ReadingsLog.Refused(logger, session.DeviceId, session.ClientId, r.Seq, r.Message ?? "");
