@@ -35,6 +35,7 @@ namespace IotWs.Firmware.Core
         private bool _stopped;
         private int _generation;
         private bool _authFailed;
+        private bool _authenticatedThisBoot;
         private long _bootTick;
         private long _bootId;
         private long _lastSeq;
@@ -445,6 +446,9 @@ namespace IotWs.Firmware.Core
             if (_state != ConnectionState.AwaitAuth) return;
             if (WireValues.GetBool(m, Fields.Success, false))
             {
+                long lastBootId;
+                if (WireValues.TryGetLong(m[Fields.LastBootId], out lastBootId)) BootAbove(lastBootId);
+                _authenticatedThisBoot = true;
                 _state = ConnectionState.Running;
                 _stateSince = now;
                 _lastReceivedAt = now;
@@ -457,6 +461,28 @@ namespace IotWs.Firmware.Core
             _authFailed = true;
             _log.Warn("auth failed: " + WireValues.GetString(m, Fields.Error) + " " + WireValues.GetString(m, Fields.Message));
             Disconnect(now, CloseCodes.Normal, BackoffKind.Refused, "auth failed");
+        }
+
+        /// <summary>
+        /// The gateway already holds readings of boot lastBootId. Above ours, or equal to ours before this
+        /// boot stored anything, means this board's boot counter was lost (flash wiped, or a new board
+        /// given an old id): its readings would be answered as duplicates of old ones and lost. Move this
+        /// boot above it, keep it, and re-key the readings this boot has taken so far.
+        /// </summary>
+        private void BootAbove(long lastBootId)
+        {
+            if (lastBootId < _bootId || (lastBootId == _bootId && _authenticatedThisBoot)) return;
+            long old = _bootId;
+            _bootId = lastBootId + 1;
+            SafeSet(StoreKeys.BootId, _bootId.ToString());
+            for (int i = 0; i < _buffer.Count; i++)
+            {
+                Reading r = _buffer[i];
+                if (r.BootId == old) r.MoveToBoot(_bootId);
+            }
+            _log.Warn("gateway has boot " + lastBootId + " of this device stored; boot " + old + " continues as boot " + _bootId);
+            // Tell the gateway the boot this connection really is (presence, reboot detection).
+            Send(DeviceMessages.Handshake(_settings, _bootId));
         }
 
         // The gateway judges presence by the interval announced in the handshake, so a longer

@@ -21,6 +21,12 @@ namespace IotWs.Firmware.Core
         /// <summary>ISO-8601 string, or a long of uptime milliseconds when the clock was not synced.</summary>
         public object Timestamp { get; private set; }
 
+        /// <summary>Re-keys a reading of this boot when the boot itself moves above the gateway's lastBootId.</summary>
+        public void MoveToBoot(long bootId)
+        {
+            BootId = bootId;
+        }
+
         /// <summary>Sent on the current link and not yet answered.</summary>
         public bool InFlight;
 

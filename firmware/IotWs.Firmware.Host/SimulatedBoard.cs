@@ -26,6 +26,9 @@ public sealed class SimulatorOptions
 
     /// <summary>Share of sensor reads that fail, 0..1.</summary>
     public double SensorFailureRate { get; init; } = 0.02;
+
+    /// <summary>For wss://: the only gateway certificate the boards accept; null trusts the system's CAs.</summary>
+    public CertificatePin? TlsPin { get; init; }
 }
 
 /// <summary>
@@ -40,7 +43,7 @@ public sealed class SimulatedBoard
     private readonly SimulatorOptions _options;
     private readonly Action<DeviceSettings>? _tune;
     private readonly IStore _store;
-    private readonly WebSocketTransport _transport = new();
+    private readonly WebSocketTransport _transport;
     private readonly SimulatedNetwork _network;
     private readonly SimulatedDht22 _sensor;
     private readonly SimulatedDeviceControl _device;
@@ -59,6 +62,7 @@ public sealed class SimulatedBoard
         _options = options;
         _tune = tune;
         _store = store;
+        _transport = new WebSocketTransport(pin: options.TlsPin);
         _network = new SimulatedNetwork(_transport);
         _sensor = new SimulatedDht22(seed, options.SensorFailureRate);
         _device = new SimulatedDeviceControl(seed);

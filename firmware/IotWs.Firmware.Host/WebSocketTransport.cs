@@ -17,22 +17,27 @@ public sealed class WebSocketTransport : ITransport
     private readonly TimeSpan _connectTimeout;
     private readonly int _sendQueueCapacity;
     private readonly int _maxMessageBytes;
+    private readonly CertificatePin? _pin;
     private Link? _link;
     private Link? _closing;
 
-    /// <summary>Creates a transport; one link at a time, a new ClientWebSocket per connection.</summary>
-    public WebSocketTransport(TimeSpan? connectTimeout = null, int sendQueueCapacity = 128, int maxMessageBytes = 65536)
+    /// <summary>
+    /// Creates a transport; one link at a time, a new ClientWebSocket per connection. With a pin, a wss:// link
+    /// accepts only the pinned gateway certificate (as the ESP32 does with config.json tlsCertificate).
+    /// </summary>
+    public WebSocketTransport(TimeSpan? connectTimeout = null, int sendQueueCapacity = 128, int maxMessageBytes = 65536, CertificatePin? pin = null)
     {
         _connectTimeout = connectTimeout ?? TimeSpan.FromSeconds(10);
         _sendQueueCapacity = sendQueueCapacity;
         _maxMessageBytes = maxMessageBytes;
+        _pin = pin;
     }
 
     /// <inheritdoc/>
     public bool Connect(string url, ITransportListener listener)
     {
         if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != "ws" && uri.Scheme != "wss")) return false;
-        var link = new Link(listener, _sendQueueCapacity, _maxMessageBytes);
+        var link = new Link(listener, _sendQueueCapacity, _maxMessageBytes, _pin);
         Link? old;
         lock (_lock)
         {
@@ -91,9 +96,9 @@ public sealed class WebSocketTransport : ITransport
     }
 
     /// <summary>One connection: its socket, send queue and loops.</summary>
-    private sealed class Link(ITransportListener listener, int sendQueueCapacity, int maxMessageBytes) : IDisposable
+    private sealed class Link(ITransportListener listener, int sendQueueCapacity, int maxMessageBytes, CertificatePin? pin) : IDisposable
     {
-        private readonly ClientWebSocket _socket = new();
+        private readonly ClientWebSocket _socket = Socket(pin);
         private readonly CancellationTokenSource _stop = new();
         private readonly Channel<string> _outbox = Channel.CreateBounded<string>(
             new BoundedChannelOptions(sendQueueCapacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
@@ -102,6 +107,15 @@ public sealed class WebSocketTransport : ITransport
         private volatile bool _open;
 
         public Task Finished => _finished.Task;
+
+        private static ClientWebSocket Socket(CertificatePin? pin)
+        {
+            var socket = new ClientWebSocket();
+            // The pin decides alone: a self-signed gateway certificate fails every chain check, and a CA-signed
+            // certificate other than the pinned one is refused.
+            if (pin is not null) socket.Options.RemoteCertificateValidationCallback = (_, certificate, _, _) => pin.Matches(certificate);
+            return socket;
+        }
 
         public void Start(Uri uri, TimeSpan connectTimeout) => _ = Task.Run(() => RunAsync(uri, connectTimeout));
 

@@ -49,7 +49,7 @@ namespace IotWs.Firmware
             ports.Transport = new WebSocketLink();
             ports.Sensor = new Dht22Sensor(ConfigFile.Pin(config, ConfigKeys.DhtEchoPin, 12), ConfigFile.Pin(config, ConfigKeys.DhtTriggerPin, 14));
             ports.Clock = new BoardClock();
-            ports.Store = new FlashStore("I:\\iotws-state.json");
+            ports.Store = FlashStore.Open("I:\\iotws-state");
             ports.Device = new BoardControl(led);
             ports.Log = new DebugLog();
             ports.Json = new NanoJsonCodec();

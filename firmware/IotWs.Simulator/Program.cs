@@ -64,6 +64,7 @@ var fleet = SimulatedFleet.Start(new SimulatorOptions
     HeartbeatInterval = parsed.Heartbeat,
     SensorFailureRate = parsed.SensorFailureRate,
     StateDirectory = parsed.StateDirectory,
+    TlsPin = parsed.TlsPin,
 }, loggers);
 Console.WriteLine($"simulating {devices.Count} boards against {parsed.Url} (Ctrl+C stops)");
 

@@ -18,6 +18,9 @@ internal sealed record SimulatorArguments
           --sensor-failure-rate R       share of failed sensor reads, 0..1 (default 0.02)
           --drop-link-every-s N         cut every board's link every N seconds (failure injection)
           --state-dir DIR               keep each board's boot counter and settings in DIR
+          --tls-pin FILE|SHA256         wss:// only: accept only this gateway certificate, given as its file
+                                        (tls/gateway.crt of the data directory) or the SHA-256 fingerprint
+                                        that `certs create` prints
           --verbose                     log every board's connection events
           --help                        show this text
         """;
@@ -30,6 +33,7 @@ internal sealed record SimulatorArguments
     public TimeSpan? DropLinkEvery { get; init; }
     public string? StateDirectory { get; init; }
     public bool Verbose { get; init; }
+    public CertificatePin? TlsPin { get; init; }
 
     /// <summary>Parses args; returns null with an error (or with help = true) when the simulator should not run.</summary>
     public static SimulatorArguments? Parse(IReadOnlyList<string> args, out string? error, out bool help)
@@ -42,6 +46,7 @@ internal sealed record SimulatorArguments
         double failureRate = 0.02;
         long? dropEvery = null;
         string? stateDir = null;
+        CertificatePin? pin = null;
         var verbose = false;
 
         for (var i = 0; i < args.Count; i++)
@@ -121,6 +126,14 @@ internal sealed record SimulatorArguments
                 case "--state-dir":
                     stateDir = value;
                     break;
+                case "--tls-pin":
+                    pin = CertificatePin.Parse(value, out var pinError);
+                    if (pin is null)
+                    {
+                        error = "--tls-pin: " + pinError;
+                        return null;
+                    }
+                    break;
                 default:
                     error = $"unknown option {name}";
                     return null;
@@ -130,6 +143,11 @@ internal sealed record SimulatorArguments
         if (url is null || tokens is null)
         {
             error = "--url and --tokens are required";
+            return null;
+        }
+        if (pin is not null && url.Scheme != "wss")
+        {
+            error = "--tls-pin needs a wss:// --url";
             return null;
         }
         return new SimulatorArguments
@@ -142,6 +160,7 @@ internal sealed record SimulatorArguments
             DropLinkEvery = dropEvery is { } s ? TimeSpan.FromSeconds(s) : null,
             StateDirectory = stateDir,
             Verbose = verbose,
+            TlsPin = pin,
         };
     }
 }

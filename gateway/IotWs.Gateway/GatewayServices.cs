@@ -1,8 +1,11 @@
+using IotWs.Gateway.Api;
 using IotWs.Gateway.Configuration;
 using IotWs.Gateway.Connections;
 using IotWs.Gateway.Dashboard;
+using IotWs.Gateway.Http;
 using IotWs.Gateway.Identity;
 using IotWs.Gateway.Mqtt;
+using IotWs.Gateway.Observability;
 using IotWs.Gateway.PubSub;
 using IotWs.Gateway.Readings;
 using IotWs.Gateway.Requests;
@@ -47,6 +50,7 @@ public static class GatewayServices
         services.AddSingleton<ISchemaMigration, IdentityStore.Schema>();
         services.AddSingleton<GatewayDatabase>();
         services.AddSingleton<IdentityStore>();
+        services.AddGatewayAuthentication();
         services.AddHostedService<FirstStartAdminKey>();
         services.AddHostedService<DashboardAddressLog>();
 
@@ -82,11 +86,18 @@ public static class GatewayServices
 
         services.AddMqttBridge();
         services.AddHostedService<Simulation.SimulationService>();
+
+        // HTTP surface: problem bodies, OpenAPI, metrics and health
+        services.AddProblemResponses();
+        services.AddApiReference();
+        services.AddObservability();
         return services;
     }
 
     public static WebApplication MapGateway(this WebApplication app)
     {
+        app.UseSecurityHeaders();
+        app.UseProblemResponses();
         app.UseWebSockets();
         var socket = app.Services.GetRequiredService<DeviceSocketEndpoint>();
         // The seed's ESP32 sketch connects to "/", everyone else to "/ws": both reach the same endpoint.
@@ -100,8 +111,10 @@ public static class GatewayServices
             await next(context);
         });
         app.Map("/ws", socket.HandleAsync);
-        app.MapGet("/healthz", () => Results.Text("ok"));
+        app.MapObservability();
+        app.MapApiReference();
         app.MapStatusApi();
+        app.MapSessionApi();
         app.MapRpcApi();
         app.MapPubSubFeatures();
         app.MapReadingsApi();

@@ -1,20 +1,8 @@
-using IotWs.Gateway;
 using IotWs.Gateway.Cli;
-using Microsoft.Extensions.Options;
 
-if (GatewayCli.IsCommand(args)) return GatewayCli.Run(args, Console.Out, Console.Error);
-
-try
-{
-    await GatewayApp.Build(args).RunAsync();
-    return 0;
-}
-catch (Exception e) when (e is OptionsValidationException or InvalidOperationException { InnerException: FormatException or InvalidCastException or OverflowException })
-{
-    // A bad setting stops the gateway with one clear line, not a stack trace.
-    Console.Error.WriteLine($"Configuration error: {(e is OptionsValidationException v ? string.Join(" ", v.Failures) : e.InnerException!.Message + " " + e.Message)}");
-    return 1;
-}
+// Every verb, serve included, goes through the command line parser: --help everywhere, a mistyped verb is an
+// error (exit 2) rather than a server start, and a start that cannot succeed is one line and exit 1.
+return await GatewayCli.RunAsync(args, Console.Out, Console.Error);
 
 /// <summary>Entry point, visible to tests (WebApplicationFactory).</summary>
 public partial class Program;

@@ -15,6 +15,10 @@ namespace IotWs.Protocol
         public const string Version = "version";
         public const string DeviceId = "deviceId";
         public const string BootId = "bootId";
+
+        /// <summary>auth_response to a device: the highest bootId stored for it (extension of v1; omitted when none).</summary>
+        public const string LastBootId = "lastBootId";
+
         public const string Token = "token";
         public const string Success = "success";
         public const string Role = "role";

@@ -68,3 +68,89 @@ public class BootTests
         Assert.Equal(expected, error);
     }
 }
+
+/// <summary>A board whose boot counter was lost boots above the gateway's lastBootId (auth_response extension of v1).</summary>
+public class WipedBoardTests
+{
+    private static string AuthOk(long lastBootId) =>
+        $$"""{"type":"auth_response","success":true,"clientId":"c_1","role":"device","deviceId":"esp32-kitchen","lastBootId":{{lastBootId}}}""";
+
+    private static void Authenticate(DeviceRig rig, string authResponse)
+    {
+        rig.Tick();
+        rig.Tick();
+        rig.Transport.Deliver(DeviceRig.Welcome());
+        rig.Tick();
+        rig.Transport.TakeSent();
+        rig.Transport.Deliver(authResponse);
+        rig.Tick();
+        Assert.Equal(ConnectionState.Running, rig.Core.State);
+    }
+
+    [Fact]
+    public void A_wiped_board_boots_above_the_gateways_last_boot_and_sends_its_readings_under_the_new_boot()
+    {
+        var rig = new DeviceRig();
+        rig.Transport.AcceptConnects = false;
+        rig.Advance(4000);
+        Assert.Equal(2, rig.Core.Buffered);
+        rig.Transport.AcceptConnects = true;
+        rig.Advance(5000, 5000);
+
+        Authenticate(rig, AuthOk(41));
+
+        Assert.Equal(42, rig.Core.BootId);
+        Assert.Equal("42", rig.Store.Get(StoreKeys.BootId));
+        var sent = rig.Transport.TakeSent();
+        var handshake = Assert.Single(sent, m => (string?)m[Fields.Type] == MessageTypes.Handshake);
+        Assert.Equal(42L, Convert.ToInt64(handshake[Fields.BootId], System.Globalization.CultureInfo.InvariantCulture));
+        var data = sent.Where(m => (string?)m[Fields.Type] == MessageTypes.Data).ToList();
+        Assert.NotEmpty(data);
+        var boots = data.SelectMany(m => m[Fields.Batch] is System.Collections.ArrayList b ? b.Cast<System.Collections.Hashtable>() : [m])
+            .Select(i => Convert.ToInt64(i[Fields.BootId], System.Globalization.CultureInfo.InvariantCulture)).Distinct();
+        Assert.Equal([42L], boots);
+        Assert.Equal(43, rig.Reboot().BootId);
+    }
+
+    [Fact]
+    public void At_the_first_auth_of_a_boot_a_last_boot_equal_to_ours_also_moves_the_boot_up()
+    {
+        var rig = new DeviceRig();
+
+        Authenticate(rig, AuthOk(1));
+
+        Assert.Equal(2, rig.Core.BootId);
+    }
+
+    [Fact]
+    public void A_reconnect_in_the_same_boot_sees_its_own_boot_as_last_and_keeps_it()
+    {
+        var rig = new DeviceRig();
+        Authenticate(rig, AuthOk(5));
+        Assert.Equal(6, rig.Core.BootId);
+        rig.Transport.ServerClose(1006);
+        rig.Tick();
+        rig.Advance(2000);
+
+        Authenticate(rig, AuthOk(6));
+
+        Assert.Equal(6, rig.Core.BootId);
+        Assert.Equal("6", rig.Store.Get(StoreKeys.BootId));
+    }
+
+    [Theory]
+    [InlineData("""{"type":"auth_response","success":true,"clientId":"c_1","role":"device","deviceId":"esp32-kitchen"}""")]
+    [InlineData("""{"type":"auth_response","success":true,"clientId":"c_1","role":"device","deviceId":"esp32-kitchen","lastBootId":0}""")]
+    [InlineData("""{"type":"auth_response","success":true,"clientId":"c_1","role":"device","deviceId":"esp32-kitchen","lastBootId":"x"}""")]
+    public void Without_a_higher_last_boot_the_boot_id_stays(string authResponse)
+    {
+        var store = new Host.InMemoryStore();
+        store.Set(StoreKeys.BootId, "9");
+        var rig = new DeviceRig(store: store);
+
+        Authenticate(rig, authResponse);
+
+        Assert.Equal(10, rig.Core.BootId);
+        Assert.DoesNotContain(rig.Transport.TakeSent(), m => (string?)m[Fields.Type] == MessageTypes.Handshake);
+    }
+}

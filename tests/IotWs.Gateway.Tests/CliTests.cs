@@ -68,16 +68,58 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
-    public void Import_prints_one_token_line_per_device_and_reports_bad_lines()
+    public void Import_prints_one_token_line_per_device()
     {
         var csv = Path.Combine(_dir, "boards.csv");
-        File.WriteAllLines(csv, ["deviceId,name,location", "esp-a,Attic,attic", "esp-b", "bad id!,x,y"]);
+        File.WriteAllLines(csv, ["deviceId,name,location", "esp-a,Attic,attic", "# spare boards", "", "esp-b"]);
+        var (code, output, err) = Run("devices", "import", csv);
+        Assert.True(code == 0, err);
+        var lines = output.Trim().Split('\n');
+        Assert.Equal(["esp-a", "esp-b"], lines.Select(l => Json(l).GetProperty("deviceId").GetString()));
+        Assert.All(lines, l => Assert.StartsWith("iwd_", Json(l).GetProperty("token").GetString()));
+    }
+
+    [Fact]
+    public void Import_reads_quoted_fields_as_RFC_4180_says()
+    {
+        var csv = Path.Combine(_dir, "boards.csv");
+        File.WriteAllText(csv, "ok4,\"Kitchen, upstairs\",home\nok5,\"The \"\"big\"\" room\",\"first\nfloor\"\nok6,,garage\n");
+        var (code, _, err) = Run("devices", "import", csv);
+        Assert.True(code == 0, err);
+        var devices = Run("devices", "list").Out.Trim().Split('\n').Select(Json).ToDictionary(d => d.GetProperty("deviceId").GetString()!);
+        Assert.Equal("Kitchen, upstairs", devices["ok4"].GetProperty("name").GetString());
+        Assert.Equal("home", devices["ok4"].GetProperty("location").GetString());
+        Assert.Equal("The \"big\" room", devices["ok5"].GetProperty("name").GetString());
+        Assert.Equal("first\nfloor", devices["ok5"].GetProperty("location").GetString());
+        Assert.Equal(JsonValueKind.Null, devices["ok6"].GetProperty("name").ValueKind);
+        Assert.Equal("garage", devices["ok6"].GetProperty("location").GetString());
+    }
+
+    [Fact]
+    public void Import_with_any_bad_line_adds_no_device_and_names_every_bad_line()
+    {
+        Run("devices", "add", "esp-old");
+        var csv = Path.Combine(_dir, "boards.csv");
+        File.WriteAllLines(csv, ["deviceId,name,location", "esp-a,Attic,attic", "bad id!,x,y", "esp-a,again", "esp-old", "esp-c,a,b,c", "esp-d,\"unclosed"]);
         var (code, output, err) = Run("devices", "import", csv);
         Assert.Equal(1, code);
-        var lines = output.Trim().Split('\n');
-        Assert.Equal(2, lines.Length);
-        Assert.Equal("esp-a", Json(lines[0]).GetProperty("deviceId").GetString());
-        Assert.Contains("boards.csv:4", err);
+        Assert.Equal("", output);
+        Assert.Contains("boards.csv:3:", err);
+        Assert.Contains("boards.csv:4: device 'esp-a' is listed twice", err);
+        Assert.Contains("boards.csv:5: device 'esp-old' already exists", err);
+        Assert.Contains("boards.csv:6: 4 columns", err);
+        Assert.Contains("boards.csv:7: not valid CSV", err);
+        Assert.Contains("nothing was imported", err);
+        var listed = Run("devices", "list").Out.Trim().Split('\n');
+        Assert.Equal(["esp-old"], listed.Select(l => Json(l).GetProperty("deviceId").GetString()));
+    }
+
+    [Fact]
+    public void Import_of_a_missing_file_is_refused()
+    {
+        var (code, _, err) = Run("devices", "import", Path.Combine(_dir, "nope.csv"));
+        Assert.Equal(1, code);
+        Assert.Contains("No such file", err);
     }
 
     [Fact]
@@ -95,11 +137,92 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
-    public void Unknown_verbs_print_usage_with_exit_code_2()
+    public void Unknown_verbs_are_usage_errors_with_exit_code_2_and_a_pointer_to_help()
     {
-        var (code, _, err) = Run("devices", "explode");
+        var (code, output, err) = Run("devices", "explode");
         Assert.Equal(2, code);
-        Assert.Contains("Usage", err);
+        Assert.Equal("", output);
+        Assert.Contains("error: `explode`: unknown command", err);
+        Assert.Contains("Run `IotWs.Gateway devices --help` for usage.", err);
+    }
+
+    [Fact]
+    public void A_mistyped_verb_gets_a_suggestion_instead_of_a_server()
+    {
+        var (code, output, err) = Run("devcies", "list");
+        Assert.Equal(2, code);
+        Assert.Equal("", output);
+        Assert.StartsWith("error: `devcies`: unknown command; did you mean `devices`?", err);
+        Assert.DoesNotContain("'list'", err);
+        Assert.Contains("did you mean `rotate-token`?", Run("devices", "rotate-tokne", "x").Err);
+        Assert.Contains("did you mean `--location`?", Run("devices", "add", "x", "--locaton", "y").Err);
+    }
+
+    [Fact]
+    public void A_missing_argument_or_option_is_a_usage_error()
+    {
+        Assert.Equal(2, Run("devices", "revoke").Code);
+        var keys = Run("keys", "add", "anna");
+        Assert.Equal(2, keys.Code);
+        Assert.Contains("--role", keys.Err);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("serve")]
+    [InlineData("devices")]
+    [InlineData("devices add")]
+    [InlineData("devices list")]
+    [InlineData("devices revoke")]
+    [InlineData("devices rotate-token")]
+    [InlineData("devices import")]
+    [InlineData("keys")]
+    [InlineData("keys add")]
+    [InlineData("keys list")]
+    [InlineData("keys revoke")]
+    [InlineData("certs")]
+    [InlineData("certs create")]
+    [InlineData("certs show")]
+    public void Every_verb_has_help_with_the_exit_codes(string verb)
+    {
+        var (code, output, err) = Run([.. verb.Split(' ', StringSplitOptions.RemoveEmptyEntries), "--help"]);
+        Assert.True(code == 0, err);
+        Assert.Contains("Usage:", output);
+        Assert.Contains("IotWs.Gateway " + verb, output);
+        Assert.Contains("Exit codes: 0 done; 1 refused or failed", output);
+        Assert.Contains("--data-dir", output);
+    }
+
+    [Fact]
+    public void Verbs_find_the_data_directory_in_configuration_keys_too()
+    {
+        var o = new StringWriter();
+        Assert.Equal(0, GatewayCli.Run(["devices", "add", "esp-config", $"--Gateway:DataDirectory={_dir}"], o, TextWriter.Null));
+        Assert.Contains("esp-config", Run("devices", "list").Out);
+    }
+
+    [Fact]
+    public void The_database_and_its_wal_and_shm_are_readable_only_by_their_owner()
+    {
+        Run("devices", "add", "esp-mode");
+        var db = Path.Combine(_dir, "iotws.db");
+        using var open = new Storage.GatewayDatabase(_dir, []).Open();
+        foreach (var file in new[] { db, db + "-wal", db + "-shm" })
+        {
+            Assert.True(File.Exists(file), file);
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(file));
+        }
+    }
+
+    [Fact]
+    public void A_database_created_world_readable_by_an_older_gateway_is_tightened_to_0600()
+    {
+        Run("devices", "add", "esp-old-mode");
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        var db = Path.Combine(_dir, "iotws.db");
+        File.SetUnixFileMode(db, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+        Run("devices", "list");
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(db));
     }
 
     [Fact]

@@ -14,7 +14,7 @@ internal static class BenchTarget
     /// would cap 100 devices at 5,000 readings/s, which measures the limiter, not the pipeline), room for the connections,
     /// plus anything passed with --set Key=Value,… (e.g. --set Storage:CommitInterval=00:00:00.100).
     /// </summary>
-    public static Task<ChildServer> StartGatewayAsync(Provisioning p, BenchOptions o, params string[] extra)
+    public static Task<ChildServer> StartGatewayAsync(Provisioning p, BenchOptions o, string? dll = null, params string[] extra)
     {
         var args = new List<string>
         {
@@ -27,7 +27,7 @@ internal static class BenchTarget
         };
         args.AddRange(extra.Select(s => "--Gateway:" + s));
         foreach (var s in o.String("set", "").Split(',', StringSplitOptions.RemoveEmptyEntries)) args.Add("--Gateway:" + s);
-        return ChildServer.StartAsync("gateway", GatewayDll, args, o.String("gc", "server"));
+        return ChildServer.StartAsync("gateway", dll ?? GatewayDll, args, o.String("gc", "server"));
     }
 
     public static Task<ChildServer> StartBaselineAsync(BenchOptions o) =>
@@ -47,6 +47,12 @@ internal static class BenchTarget
             return null;
         }
     }
+
+    /// <summary>IotWs.Gateway.dll of another build: a directory holding it, or the dll itself.</summary>
+    public static string GatewayDllAt(string path) => Directory.Exists(path) ? Path.Combine(path, "IotWs.Gateway.dll") : path;
+
+    /// <summary>The machine's 1, 5 and 15-minute load averages now (printed with every figure: the machine is shared).</summary>
+    public static string LoadAverage() => string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ')[..3]);
 
     public static string Machine()
     {

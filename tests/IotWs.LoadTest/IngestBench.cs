@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text;
+using System.Text.Json;
 using Microsoft.Data.Sqlite;
 
 namespace IotWs.LoadTest;
@@ -12,7 +13,7 @@ namespace IotWs.LoadTest;
 internal static class IngestBench
 {
     private sealed record Result(string Kind, int Devices, double Rate, (double P50, double P99, double P999, double Max) Latency,
-        long Errors, double ServerCpu, double GeneratorCpu, long RssBytes, string Notes);
+        long Errors, double ServerCpu, double GeneratorCpu, long RssBytes, string Notes, string Load);
 
     public static async Task<int> RunAsync(BenchOptions o)
     {
@@ -28,6 +29,13 @@ internal static class IngestBench
         {
             var baseline = o.Flag("no-baseline") ? null : await RunOneAsync("baseline", n, window, rate, seconds, warmup, o);
             if (baseline is not null) Print(baseline, null);
+            // --before <dir or dll>: an earlier build of the gateway, measured in the same run against the same baseline.
+            if (o.String("before", "") is { Length: > 0 } before)
+            {
+                var earlier = await RunOneAsync("before", n, window, rate, seconds, warmup, o, BenchTarget.GatewayDllAt(before));
+                Print(earlier, baseline);
+                results.Add(earlier);
+            }
             var gateway = await RunOneAsync("gateway", n, window, rate, seconds, warmup, o);
             Print(gateway, baseline);
             results.Add(gateway);
@@ -38,14 +46,15 @@ internal static class IngestBench
     private static void Print(Result r, Result? baseline)
     {
         var ratio = baseline is null ? "" : $"  ratio {r.Rate / baseline.Rate:0.00}x baseline";
-        Console.WriteLine($"{r.Kind,-9} N={r.Devices,-5} {r.Rate,9:N0} acked/s  ack p50 {r.Latency.P50,6:0.0} ms  p99 {r.Latency.P99,6:0.0} ms  p99.9 {r.Latency.P999,6:0.0} ms  max {r.Latency.Max,6:0.0} ms  errors {r.Errors}  server CPU {r.ServerCpu,5:0}%  generator CPU {r.GeneratorCpu,5:0}%  RSS {r.RssBytes / 1048576.0,6:0.0} MB{ratio}");
+        Console.WriteLine($"{r.Kind,-9} N={r.Devices,-5} [load {r.Load}] {r.Rate,9:N0} acked/s  ack p50 {r.Latency.P50,6:0.0} ms  p99 {r.Latency.P99,6:0.0} ms  p99.9 {r.Latency.P999,6:0.0} ms  max {r.Latency.Max,6:0.0} ms  errors {r.Errors}  server CPU {r.ServerCpu,5:0}%  generator CPU {r.GeneratorCpu,5:0}%  RSS {r.RssBytes / 1048576.0,6:0.0} MB{ratio}");
         if (r.Notes.Length > 0) Console.WriteLine($"          {r.Notes}");
     }
 
-    private static async Task<Result> RunOneAsync(string kind, int n, int window, double rate, int seconds, int warmup, BenchOptions o)
+    private static async Task<Result> RunOneAsync(string kind, int n, int window, double rate, int seconds, int warmup, BenchOptions o, string? gatewayDll = null)
     {
         using var provisioning = Provisioning.Create(n);
-        await using var server = kind == "gateway" ? await BenchTarget.StartGatewayAsync(provisioning, o) : await BenchTarget.StartBaselineAsync(o);
+        var isGateway = kind != "baseline";
+        await using var server = isGateway ? await BenchTarget.StartGatewayAsync(provisioning, o, gatewayDll) : await BenchTarget.StartBaselineAsync(o);
         using var stop = new CancellationTokenSource();
         var clients = await LoadClient.ConnectManyAsync(server.WsUri, provisioning.Devices, device: true, bootId: 1, parallel: 64, CancellationToken.None);
         var latencies = new Latencies();
@@ -119,6 +128,8 @@ internal static class IngestBench
         }
 
         await Task.Delay(TimeSpan.FromSeconds(warmup));
+        var load = BenchTarget.LoadAverage();
+        var before = isGateway ? await BenchTarget.StatusAsync(server, provisioning.ViewerKey) : null;
         var cpu0 = server.CpuTime;
         var io0 = server.WrittenBytes;
         var gen0 = BenchTarget.SelfCpu();
@@ -139,9 +150,12 @@ internal static class IngestBench
         while (Interlocked.Read(ref acked) + Interlocked.Read(ref errors) < Interlocked.Read(ref sent) && drain.Elapsed < TimeSpan.FromSeconds(15)) await Task.Delay(20);
 
         var notes = "";
-        if (kind == "gateway")
+        if (isGateway)
         {
             var status = await BenchTarget.StatusAsync(server, provisioning.ViewerKey);
+            // Memory after the load, every device still connected.
+            await Task.Delay(TimeSpan.FromSeconds(2));
+            var rssAfter = server.Rss;
             var readings = status?.GetProperty("readings");
             // Durable: every acknowledged reading is in the file, read through a fresh connection.
             long rows;
@@ -154,7 +168,11 @@ internal static class IngestBench
             }
             var commits = readings?.GetProperty("commits").GetInt64() ?? 0;
             var measured = Math.Max(1, Interlocked.Read(ref ackedInWindow));
-            notes = $"durability: {rows:N0} rows in the database for {Interlocked.Read(ref acked):N0} acks ({(rows >= Interlocked.Read(ref acked) ? "all acked readings stored" : "MISSING ROWS")}); "
+            var commitsInWindow = Count(status, "commits") - Count(before, "commits");
+            var commitSeconds = Count(status, "commitSecondsTotal") - Count(before, "commitSecondsTotal");
+            notes = commitsInWindow <= 0 ? "" : $"commits while measured: {commitsInWindow / wall.TotalSeconds:N1}/s, mean commit {(commitSeconds > 0 ? (1000 * commitSeconds / commitsInWindow).ToString("0.00", System.Globalization.CultureInfo.InvariantCulture) : "?")} ms, {measured / commitsInWindow:N1} readings/commit; "
+                + $"RSS {rssAfter / 1048576.0:0.0} MB after the load with {n:N0} connected (peak {server.PeakRss / 1048576.0:0.0} MB)\n          ";
+            notes += $"durability: {rows:N0} rows in the database for {Interlocked.Read(ref acked):N0} acks ({(rows >= Interlocked.Read(ref acked) ? "all acked readings stored" : "MISSING ROWS")}); "
                 + $"{commits:N0} commits, {(commits == 0 ? 0 : rows / (double)commits):N0} readings/commit; DB {status?.GetProperty("database").GetProperty("sizeBytes").GetInt64() / 1048576.0:0.0} MB; "
                 + $"written while measured: {(io1.Written - io0.Written) / 1024.0 / wall.TotalSeconds:N0} KB/s, {(io1.Written - io0.Written) / 1024.0 / measured:0.00} KB per reading (write_bytes to disk {(io1.ToDisk - io0.ToDisk) / 1024.0 / measured:0.00} KB per reading)";
             if (rows < Interlocked.Read(ref acked)) Interlocked.Increment(ref errors);
@@ -164,6 +182,9 @@ internal static class IngestBench
         foreach (var c in clients) await c.DisposeAsync();
         await Task.WhenAll(readers);
         return new Result(kind, n, ackedInWindow / wall.TotalSeconds, latencies.Percentiles(), Interlocked.Read(ref errors),
-            BenchTarget.CpuPercent(cpu, wall), BenchTarget.CpuPercent(gen, wall), rss, notes);
+            BenchTarget.CpuPercent(cpu, wall), BenchTarget.CpuPercent(gen, wall), rss, notes, load);
     }
+
+    private static double Count(JsonElement? status, string name) =>
+        status?.GetProperty("readings") is { } r && r.TryGetProperty(name, out var v) ? v.GetDouble() : 0;
 }

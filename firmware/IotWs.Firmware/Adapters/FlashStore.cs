@@ -1,72 +1,53 @@
-using System;
-using System.Collections;
+using System.Diagnostics;
 using System.IO;
 using IotWs.Firmware.Core;
-using nanoFramework.Json;
 
 namespace IotWs.Firmware.Adapters
 {
     /// <summary>
-    /// The core's store as one small JSON file on internal flash (I:\). Written only on boot,
-    /// set_interval and before a reboot, so flash wear is negligible.
+    /// The two flash slots of the core's <see cref="FlashRecordStore"/> as two files on internal
+    /// flash (I:\). Nothing else: which slot is current, the sequence and the checksum live in the
+    /// core, where the power-cut tests run them.
     /// </summary>
-    public class FlashStore : IStore
+    public class FlashStore : IFlashSlots
     {
-        private readonly string _path;
-        private readonly Hashtable _values;
+        private readonly string _basePath;
 
-        /// <summary>Opens the file; a missing or unreadable file starts empty.</summary>
-        public FlashStore(string path)
+        /// <summary>Slots at basePath + ".0" and basePath + ".1", e.g. I:\iotws-state.0.</summary>
+        public FlashStore(string basePath)
         {
-            _path = path;
-            _values = Load(path);
+            _basePath = basePath;
+        }
+
+        /// <summary>The store the core uses, opened over these two files.</summary>
+        public static FlashRecordStore Open(string basePath)
+        {
+            FlashRecordStore store = new FlashRecordStore(new FlashStore(basePath));
+            Debug.WriteLine("store: record " + store.Sequence + ", " + store.UnreadableSlots + " unreadable slot(s)");
+            return store;
         }
 
         /// <inheritdoc/>
-        public string Get(string key)
+        public byte[] Read(int slot)
         {
-            // nanoFramework.Json may hand back a number or a date for a string that looks like one.
-            object value = _values[key];
-            if (value == null) return null;
-            string text = value as string;
-            return text != null ? text : value.ToString();
+            string path = PathOf(slot);
+            return File.Exists(path) ? File.ReadAllBytes(path) : null;
         }
 
         /// <inheritdoc/>
-        public void Set(string key, string value)
+        public void Write(int slot, byte[] data)
         {
-            _values[key] = value;
-            Save();
-        }
-
-        /// <inheritdoc/>
-        public void Remove(string key)
-        {
-            if (!_values.Contains(key)) return;
-            _values.Remove(key);
-            Save();
-        }
-
-        private void Save()
-        {
-            File.WriteAllText(_path, JsonConvert.SerializeObject(_values));
-        }
-
-        private static Hashtable Load(string path)
-        {
-            try
+            string path = PathOf(slot);
+            using (FileStream file = new FileStream(path, FileMode.Create, FileAccess.Write))
             {
-                if (File.Exists(path))
-                {
-                    Hashtable stored = JsonConvert.DeserializeObject(File.ReadAllText(path), typeof(Hashtable)) as Hashtable;
-                    if (stored != null) return stored;
-                }
+                file.Write(data, 0, data.Length);
+                file.Flush();
             }
-            catch (Exception)
-            {
-                // A torn write after a power cut: start over rather than not boot.
-            }
-            return new Hashtable();
+        }
+
+        private string PathOf(int slot)
+        {
+            return _basePath + "." + slot.ToString();
         }
     }
 }

@@ -40,21 +40,21 @@ public static class AlertServices
             var alerts = new JsonArray();
             foreach (var alert in store.List(state, string.IsNullOrEmpty(deviceId) ? null : deviceId, limit ?? 100)) alerts.Add(alert.ToJson());
             return Results.Text(WireJson.ToText(alerts), "application/json");
-        }).RequireViewer();
+        }).RequireAuthorization(AccessPolicies.Viewer);
 
         // Acknowledging changes what every operator sees as needing attention, so it takes a technician:
         // a viewer (a household member) only looks. The first acknowledgement is kept; repeating it is harmless.
-        app.MapPost("/api/alerts/{id:long}/ack", (long id, HttpContext http, AlertEvaluator evaluator) =>
+        app.MapPost("/api/alerts/{id:long}/ack", (long id, System.Security.Claims.ClaimsPrincipal user, AlertEvaluator evaluator) =>
         {
-            var alert = evaluator.Acknowledge(id, http.Caller().Principal);
+            var alert = evaluator.Acknowledge(id, user.Principal());
             return alert is null
                 ? Results.Problem(statusCode: 404, title: "No such alert", detail: $"There is no alert {id}.")
                 : Results.Text(WireJson.ToText(alert.ToJson()), "application/json");
-        }).RequireTechnician();
+        }).RequireAuthorization(AccessPolicies.Technician);
 
         // Sensor failures judged over the window (not since boot), for the dashboard's cards.
         app.MapGet("/api/alerts/sensors", (SensorHealthWindow sensors) => Results.Text(WireJson.ToText(sensors.ToJson()), "application/json"))
-            .RequireViewer();
+            .RequireAuthorization(AccessPolicies.Viewer);
         return app;
     }
 }

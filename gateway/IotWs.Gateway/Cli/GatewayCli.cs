@@ -1,148 +1,141 @@
-using System.Text.Encodings.Web;
-using System.Text.Json;
+using System.CommandLine;
+using System.CommandLine.Help;
+using System.CommandLine.Invocation;
+using System.CommandLine.Parsing;
 using IotWs.Gateway.Identity;
-using IotWs.Gateway.Storage;
 
 namespace IotWs.Gateway.Cli;
 
 /// <summary>
-/// The provisioning verbs (devices …, keys …). Each prints JSON on stdout, one object per line,
-/// and works while the gateway runs (SQLite WAL with a busy timeout).
+/// The gateway's command line (System.CommandLine): <c>serve</c> (also with no verb), the provisioning verbs
+/// (<c>devices …</c>, <c>keys …</c>, <c>certs …</c>) that print JSON on stdout, one object per line, and
+/// <c>--help</c> on each. Configuration keys (<c>--Gateway:X=…</c>) pass through to ASP.NET Core configuration.
 /// </summary>
 public static class GatewayCli
 {
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
-    {
-        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
-    };
+    /// <summary>Runs a verb synchronously (tests, load-test provisioning); returns the exit code (<see cref="ExitCodes"/>).</summary>
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr) => RunAsync(args, stdout, stderr).GetAwaiter().GetResult();
 
-    public static bool IsCommand(string[] args) => args.Length > 0 && args[0] is "devices" or "keys" or "help" or "--help" or "-h";
-
-    /// <summary>Runs a verb; returns the process exit code (0 ok, 1 refused, 2 usage).</summary>
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, IEnumerable<ISchemaMigration>? migrations = null)
+    /// <summary>Parses args and runs the verb, or the gateway itself; returns the process exit code (<see cref="ExitCodes"/>).</summary>
+    public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr)
     {
-        var rest = new List<string>(args);
-        var dataDir = TakeOption(rest, "--data-dir") ?? Environment.GetEnvironmentVariable("Gateway__DataDirectory") ?? "./data";
-        if (rest.Count == 0 || rest[0] is "help" or "--help" or "-h")
+        var (command, settings) = CommandLineSettings.Split(args);
+        var dataDir = new Option<string>("--data-dir")
         {
-            stdout.Write(Usage);
-            return rest.Count == 0 ? 2 : 0;
-        }
-        try
+            Description = "Data directory holding iotws.db, admin.key and tls/ (default: Gateway:DataDirectory, ./data, relative to the current directory).",
+            HelpName = "dir",
+            Recursive = true,
+        };
+        var environment = new CliEnvironment(stdout, stderr, settings, dataDir);
+        var root = new RootCommand("IotWs gateway: runs the gateway (no verb, or serve) and provisions devices, API keys and its TLS certificate.")
         {
-            var db = new GatewayDatabase(dataDir, migrations ?? [new IdentityStore.Schema()]);
-            var store = new IdentityStore(db);
-            var verb = rest.Count > 1 ? rest[1] : "";
-            return (rest[0], verb) switch
-            {
-                ("devices", "add") => DevicesAdd(store, rest, stdout),
-                ("devices", "list") => Print(stdout, store.ListDevices().Select(d => new { d.DeviceId, d.Name, d.Location, d.CreatedAt, d.Revoked })),
-                ("devices", "revoke") => Done(stdout, () => store.RevokeDevice(Arg(rest, 2, "deviceId")), "deviceId", Arg(rest, 2, "deviceId"), "revoked"),
-                ("devices", "rotate-token") => PrintOne(stdout, new { deviceId = Arg(rest, 2, "deviceId"), token = store.RotateToken(Arg(rest, 2, "deviceId")) }),
-                ("devices", "import") => DevicesImport(store, Arg(rest, 2, "file.csv"), stdout, stderr),
-                ("keys", "add") => KeysAdd(store, rest, stdout),
-                ("keys", "list") => Print(stdout, store.ListKeys().Select(k => new { k.Name, k.Role, k.CreatedAt, k.Revoked })),
-                ("keys", "revoke") => Done(stdout, () => store.RevokeKey(Arg(rest, 2, "name")), "name", Arg(rest, 2, "name"), "revoked"),
-                _ => throw new UsageException($"Unknown command '{string.Join(' ', rest.Take(2))}'."),
-            };
-        }
-        catch (UsageException e)
+            dataDir,
+        };
+        root.HelpName = "IotWs.Gateway";
+        ServeCommand.AddTo(root, environment);
+        root.Add(DeviceCommands.Create(environment));
+        root.Add(KeyCommands.Create(environment));
+        root.Add(CertCommands.Create(environment));
+        AddExitCodesToHelp(root);
+
+        var parse = root.Parse(command, new ParserConfiguration { ResponseFileTokenReplacer = null });
+        if (parse.Errors.Count > 0 && parse.Action is not HelpWithExitCodes) return ReportUsageErrors(parse, stderr);
+        // Serve handles SIGINT/SIGTERM itself (the host's console lifetime), so the parser must not.
+        return await parse.InvokeAsync(new InvocationConfiguration
         {
-            stderr.WriteLine($"error: {e.Message}");
-            stderr.Write(Usage);
-            return 2;
-        }
-        catch (IdentityException e)
-        {
-            stderr.WriteLine($"error: {e.Message}");
-            return 1;
-        }
+            Output = stdout,
+            Error = stderr,
+            EnableDefaultExceptionHandler = false,
+            ProcessTerminationTimeout = null,
+        });
     }
 
-    private const string Usage = """
-        Usage:
-          IotWs.Gateway [serve] [--urls URL] [--data-dir DIR] [--simulate N]
-          IotWs.Gateway devices add <deviceId> [--name NAME] [--location LOCATION] [--data-dir DIR]
-          IotWs.Gateway devices list | revoke <deviceId> | rotate-token <deviceId> | import <file.csv>
-          IotWs.Gateway keys add <name> --role viewer|technician|admin
-          IotWs.Gateway keys list | revoke <name>
-        Tokens and keys are printed once and stored only as hashes.
-
-        """;
-
-    private static int DevicesAdd(IdentityStore store, List<string> rest, TextWriter stdout)
-    {
-        var name = TakeOption(rest, "--name");
-        var location = TakeOption(rest, "--location");
-        var id = Arg(rest, 2, "deviceId");
-        return PrintOne(stdout, new { deviceId = id, token = store.AddDevice(id, name, location) });
-    }
-
-    private static int KeysAdd(IdentityStore store, List<string> rest, TextWriter stdout)
-    {
-        var role = TakeOption(rest, "--role") ?? throw new UsageException("keys add needs --role viewer|technician|admin.");
-        var name = Arg(rest, 2, "name");
-        return PrintOne(stdout, new { name, role, key = store.AddKey(name, role) });
-    }
-
-    /// <summary>CSV lines deviceId[,name[,location]]; a header line starting with "deviceId" is skipped. Prints one JSON line per device added.</summary>
-    private static int DevicesImport(IdentityStore store, string path, TextWriter stdout, TextWriter stderr)
-    {
-        if (!File.Exists(path)) throw new IdentityException($"No such file: {path}");
-        var failures = 0;
-        var lineNo = 0;
-        foreach (var raw in File.ReadLines(path))
+    /// <summary>Runs a verb with its context; a refusal of the identity store is one "error:" line and exit code 1.</summary>
+    internal static void SetVerbAction(this Command command, CliEnvironment environment, Func<VerbContext, int> action) =>
+        command.SetAction(parse =>
         {
-            lineNo++;
-            var line = raw.Trim();
-            if (line.Length == 0 || line.StartsWith('#')) continue;
-            var cols = line.Split(',').Select(c => c.Trim().Trim('"')).ToArray();
-            if (lineNo == 1 && cols[0].Equals("deviceId", StringComparison.OrdinalIgnoreCase)) continue;
             try
             {
-                var token = store.AddDevice(cols[0], cols.Length > 1 && cols[1].Length > 0 ? cols[1] : null, cols.Length > 2 && cols[2].Length > 0 ? cols[2] : null);
-                PrintOne(stdout, new { deviceId = cols[0], token });
+                return action(new VerbContext(parse, environment));
             }
-            catch (IdentityException e)
+            catch (Exception e) when (e is IdentityException or VerbException)
             {
-                failures++;
-                stderr.WriteLine($"error: {path}:{lineNo}: {e.Message}");
+                environment.Error.WriteLine($"error: {e.Message}");
+                return ExitCodes.Failed;
+            }
+        });
+
+    /// <summary>One "error:" line per problem, a suggestion for a mistyped verb or option, and where help is.</summary>
+    private static int ReportUsageErrors(ParseResult parse, TextWriter stderr)
+    {
+        var command = parse.CommandResult.Command;
+        var unmatched = parse.UnmatchedTokens;
+        var reported = false;
+        foreach (var token in unmatched)
+        {
+            var isOption = token.StartsWith('-');
+            var names = isOption
+                ? AllOptions(parse.CommandResult).SelectMany(o => o.Aliases.Prepend(o.Name))
+                : command.Subcommands.Where(c => !c.Hidden).Select(c => c.Name);
+            var suggestion = TypoSuggestion.Closest(token.TrimStart('-'), names.Select(n => n.TrimStart('-')).Distinct());
+            var what = isOption ? "unknown option" : command.Subcommands.Count > 0 ? "unknown command" : "unexpected argument";
+            var prefix = isOption ? "--" : "";
+            stderr.WriteLine(suggestion is null ? $"error: `{token}`: {what}" : $"error: `{token}`: {what}; did you mean `{prefix}{suggestion}`?");
+            reported = true;
+            break;
+        }
+        foreach (var error in parse.Errors)
+        {
+            // The first unknown word explains the rest ("devcies list": "list" is unknown only because "devcies" is).
+            if (reported && unmatched.Any(t => error.Message.Contains($"'{t}'", StringComparison.Ordinal))) continue;
+            stderr.WriteLine($"error: {error.Message}");
+        }
+        var path = string.Join(' ', CommandPath(parse.CommandResult));
+        stderr.WriteLine($"Run `{path} --help` for usage.");
+        return ExitCodes.Usage;
+    }
+
+    private static IEnumerable<Option> AllOptions(CommandResult result)
+    {
+        for (SymbolResult? r = result; r is not null; r = r.Parent)
+        {
+            if (r is CommandResult c)
+            {
+                foreach (var o in c.Command.Options.Where(o => !o.Hidden && (ReferenceEquals(c, result) || o.Recursive))) yield return o;
             }
         }
-        return failures == 0 ? 0 : 1;
     }
 
-    private static int Done(TextWriter stdout, Action action, string field, string value, string status)
+    private static IEnumerable<string> CommandPath(CommandResult result)
     {
-        action();
-        stdout.WriteLine(JsonSerializer.Serialize(new Dictionary<string, string> { [field] = value, ["status"] = status }, Json));
-        return 0;
+        var names = new Stack<string>();
+        for (SymbolResult? r = result; r is not null; r = r.Parent)
+        {
+            if (r is CommandResult c) names.Push(c.Parent is null ? "IotWs.Gateway" : c.Command.Name);
+        }
+        return names;
     }
 
-    private static int PrintOne(TextWriter stdout, object value)
+    /// <summary>Every command's --help ends with the exit codes.</summary>
+    private static void AddExitCodesToHelp(RootCommand root)
     {
-        stdout.WriteLine(JsonSerializer.Serialize(value, Json));
-        return 0;
+        var help = root.Options.OfType<HelpOption>().First();
+        if (help.Action is HelpAction standard) help.Action = new HelpWithExitCodes(standard);
     }
 
-    private static int Print<T>(TextWriter stdout, IEnumerable<T> values)
+    /// <summary>The standard help, then the exit codes.</summary>
+    private sealed class HelpWithExitCodes(HelpAction standard) : SynchronousCommandLineAction
     {
-        foreach (var v in values) stdout.WriteLine(JsonSerializer.Serialize(v, Json));
-        return 0;
+        public override bool ClearsParseErrors => true;
+
+        public override int Invoke(ParseResult parseResult)
+        {
+            var code = standard.Invoke(parseResult);
+            parseResult.InvocationConfiguration.Output.WriteLine(ExitCodes.Help);
+            return code;
+        }
     }
-
-    private static string Arg(List<string> rest, int index, string name) =>
-        rest.Count > index && !rest[index].StartsWith("--", StringComparison.Ordinal) ? rest[index] : throw new UsageException($"Missing <{name}>.");
-
-    private static string? TakeOption(List<string> rest, string option)
-    {
-        var i = rest.IndexOf(option);
-        if (i < 0) return null;
-        if (i + 1 >= rest.Count) throw new UsageException($"{option} needs a value.");
-        var value = rest[i + 1];
-        rest.RemoveRange(i, 2);
-        return value;
-    }
-
-    private sealed class UsageException(string message) : Exception(message);
 }
+
+/// <summary>A verb's refusal of its input: printed as one "error:" line, exit code 1.</summary>
+internal sealed class VerbException(string message) : Exception(message);

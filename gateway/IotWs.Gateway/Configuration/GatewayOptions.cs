@@ -18,6 +18,7 @@ public sealed class GatewayOptions
     [Range(16, 1_000_000)] public int OutboxCapacity { get; set; } = 1024;
     public RateLimitOptions RateLimit { get; set; } = new();
     public StorageOptions Storage { get; set; } = new();
+    public TlsOptions Tls { get; set; } = new();
     /// <summary>Seed option requiredFields: fields every sensor reading's data must carry.</summary>
     public string[] RequiredFields { get; set; } = [];
     /// <summary>Seed option fieldsToEncrypt: reading/event fields encrypted at rest.</summary>
@@ -35,6 +36,22 @@ public sealed class RateLimitOptions
     /// <summary>Rejected messages within RejectWindow that make the gateway close with 4429.</summary>
     [Range(1, 1_000_000)] public int RejectionsBeforeClose { get; set; } = 200;
     public TimeSpan RejectWindow { get; set; } = TimeSpan.FromSeconds(10);
+}
+
+/// <summary>The certificate Kestrel serves on https:// addresses (made by `certs create`).</summary>
+public sealed class TlsOptions
+{
+    /// <summary>PEM certificate; default tls/gateway.crt in the data directory.</summary>
+    public string? CertificateFile { get; set; }
+    /// <summary>PEM private key; default tls/gateway.key in the data directory.</summary>
+    public string? KeyFile { get; set; }
+
+    public (string Certificate, string Key) Paths(string dataDirectory)
+    {
+        var tls = Path.Combine(dataDirectory, IotWs.Gateway.Tls.GatewayCertificate.DirectoryName);
+        return (Path.GetFullPath(CertificateFile ?? Path.Combine(tls, IotWs.Gateway.Tls.GatewayCertificate.CertificateFileName)),
+                Path.GetFullPath(KeyFile ?? Path.Combine(tls, IotWs.Gateway.Tls.GatewayCertificate.KeyFileName)));
+    }
 }
 
 /// <summary>

@@ -35,7 +35,7 @@ public sealed class DeviceSocketEndpoint(
         }
         using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { KeepAliveInterval = TimeSpan.FromSeconds(30) });
         var clientId = "c_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
-        var session = new ClientSession(socket, clientId, context.Connection.RemoteIpAddress, _options.OutboxCapacity, _options.HeartbeatInterval, time.GetUtcNow());
+        var session = new ClientSession(socket, clientId, context.Connection.RemoteIpAddress, _options.OutboxCapacity, _options.HeartbeatInterval, time.GetUtcNow(), metrics.MessageOut);
 
         if (lifetime.ApplicationStopping.IsCancellationRequested || !registry.TryAdd(session, _options.MaxConnections))
         {
@@ -45,7 +45,7 @@ public sealed class DeviceSocketEndpoint(
             return;
         }
 
-        session.Outbox.Stuck += () => session.Close(CloseCodes.PolicyViolation, "slow consumer: outbox overflowed");
+        session.Outbox.Stuck += () => session.Close(CloseCodes.PolicyViolation, "slow consumer: the peer stopped reading");
         GatewayLog.Connected(logger, clientId, context.Connection.RemoteIpAddress?.ToString());
         events.OnConnected(session);
         using var stopping = lifetime.ApplicationStopping.Register(() => session.Close(CloseCodes.TryAgainLater, "gateway shutting down"));
@@ -177,32 +177,44 @@ public sealed class DeviceSocketEndpoint(
         }
     }
 
+    /// <summary>
+    /// Sends what the outbox queued (replies go straight to the socket when it is idle, see ClientSession.Send), then
+    /// the close frame. A send that has not completed after SendTimeout means the peer stopped reading: the slow-consumer
+    /// policy (1008, counted), the same as an overflowing outbox. Once closing, the peer gets CloseGrace to take what is
+    /// left and the close frame; a send it still blocks then is ended by aborting the socket.
+    /// </summary>
     private async Task WriteLoopAsync(ClientSession session)
     {
         await Task.Yield();
         var socket = session.Socket;
-        // One deadline for the writer: SendTimeout per message while open; once the connection is closing
-        // (e.g. 1008 for a peer that stopped reading) a short grace from then on, after which a send still
-        // blocked by that peer is cancelled (which aborts the socket) instead of holding the connection.
-        using var deadline = new CancellationTokenSource();
+        var outbox = session.Outbox;
+        using var grace = new CancellationTokenSource();
         using var onClosing = session.Closing.Register(() =>
         {
-            try { deadline.CancelAfter(CloseGrace); } catch (ObjectDisposedException) { }
+            try { grace.CancelAfter(CloseGrace); } catch (ObjectDisposedException) { }
         });
-        void Arm(TimeSpan whileOpen)
-        {
-            if (session.IsClosing) return;
-            deadline.CancelAfter(whileOpen);
-            if (session.IsClosing) deadline.CancelAfter(CloseGrace);
-        }
+        using var abort = grace.Token.Register(socket.Abort);
         try
         {
-            while (await session.Outbox.DequeueAsync(CancellationToken.None) is { } payload)
+            while (await outbox.NextAsync(CancellationToken.None) is { End: false } work)
             {
-                Arm(SendTimeout);
-                await socket.SendAsync(payload, WebSocketMessageType.Text, true, deadline.Token);
-                Arm(Timeout.InfiniteTimeSpan);
-                metrics.MessageOut();
+                try
+                {
+                    if (work.HandedOver is { } pending)
+                    {
+                        await WithinSendTimeout(session, pending);
+                    }
+                    else
+                    {
+                        var send = socket.SendAsync(work.Message!.Value.Memory, WebSocketMessageType.Text, true, CancellationToken.None);
+                        if (!send.IsCompletedSuccessfully) await WithinSendTimeout(session, send.AsTask());
+                        metrics.MessageOut();
+                    }
+                }
+                finally
+                {
+                    outbox.Sent(work);
+                }
             }
             if (session.CloseCode is { } code && socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
             {
@@ -225,6 +237,20 @@ public sealed class DeviceSocketEndpoint(
                 // Give the peer a moment to answer the close frame, then drop the TCP connection.
                 _ = Task.Delay(TimeSpan.FromSeconds(5)).ContinueWith(_ => socket.Abort(), TaskScheduler.Default);
             }
+        }
+    }
+
+    /// <summary>Waits for a send; past SendTimeout the peer is a slow consumer (closing starts the grace), and the wait goes on until the send ends.</summary>
+    private static async Task WithinSendTimeout(ClientSession session, Task send)
+    {
+        try
+        {
+            await send.WaitAsync(SendTimeout);
+        }
+        catch (TimeoutException)
+        {
+            session.Outbox.MarkStuck();
+            await send;
         }
     }
 

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using IotWs.Gateway.Configuration;
 using IotWs.Gateway.Identity;
+using IotWs.Gateway.Storage;
 using IotWs.Gateway.Wire;
 using IotWs.Protocol;
 using Microsoft.Extensions.Options;
@@ -49,11 +50,11 @@ internal sealed class HandshakeHandler(IOptions<GatewayOptions> options) : IMess
 }
 
 /// <summary>auth → auth_response: a device token binds the connection to its device; an API key gives a role. Failure closes with 4401.</summary>
-internal sealed class AuthHandler(IdentityStore identities, ConnectionRegistry registry, GatewayEvents events, ILogger<AuthHandler> logger) : IMessageHandler
+internal sealed class AuthHandler(IdentityCache identities, ConnectionRegistry registry, GatewayEvents events, IReadingStore readings, ILogger<AuthHandler> logger) : IMessageHandler
 {
     public IReadOnlyCollection<string> Types { get; } = [MessageTypes.Auth];
 
-    public ValueTask HandleAsync(ClientSession session, JsonElement message, CancellationToken ct)
+    public async ValueTask HandleAsync(ClientSession session, JsonElement message, CancellationToken ct)
     {
         if (session.IsAuthenticated && session.Principal != "anonymous")
             throw new MessageException(ErrorCodes.InvalidMessage, "Already authenticated.");
@@ -77,12 +78,13 @@ internal sealed class AuthHandler(IdentityStore identities, ConnectionRegistry r
                 w.WriteEndObject();
             });
             session.Close(CloseCodes.AuthFailed, "authentication failed");
-            return ValueTask.CompletedTask;
+            return;
         }
 
         session.Role = identity!.Role;
         session.Principal = identity.Principal;
         session.DeviceId = identity.DeviceId;
+        session.Credential = identity;
         if (identity.DeviceId is { } deviceId)
         {
             session.ClientType = ClientTypes.Microcontroller;
@@ -93,6 +95,8 @@ internal sealed class AuthHandler(IdentityStore identities, ConnectionRegistry r
             }
         }
         GatewayLog.Authenticated(logger, session.ClientId, identity.Role, identity.Principal);
+        // Extension of v1: a board whose flash was wiped boots above the boots already stored, so its readings are not taken for duplicates.
+        var lastBootId = identity.DeviceId is { } device ? await readings.HighestBootIdAsync(device, ct) : null;
         session.Send(w =>
         {
             w.WriteStartObject();
@@ -101,10 +105,10 @@ internal sealed class AuthHandler(IdentityStore identities, ConnectionRegistry r
             w.WriteString(Fields.ClientId, session.ClientId);
             w.WriteString(Fields.Role, identity.Role);
             if (identity.DeviceId is not null) w.WriteString(Fields.DeviceId, identity.DeviceId);
+            if (lastBootId is { } boot) w.WriteNumber(Fields.LastBootId, boot);
             w.WriteEndObject();
         });
         events.OnAuthenticated(session);
-        return ValueTask.CompletedTask;
     }
 }
 

@@ -37,22 +37,21 @@ public static class DashboardEndpoints
         || request.Headers.Upgrade.ToString().Contains("websocket", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>
-    /// The web root when it holds the dashboard; otherwise the wwwroot beside the binary, so a
-    /// gateway started from another working directory (systemd, a test host) still finds it.
+    /// The dashboard files embedded in the gateway's assembly, so any build or publish serves them from wherever it
+    /// runs. In Development the project's wwwroot (through the web root) wins when it is there, so an edited file shows
+    /// on reload without a rebuild.
     /// </summary>
     internal static IFileProvider FindDashboardFiles(IWebHostEnvironment environment, ILogger logger)
     {
-        if (environment.WebRootFileProvider.GetFileInfo("index.html").Exists)
+        if (environment.IsDevelopment() && environment.WebRootFileProvider.GetFileInfo("index.html").Exists)
         {
             return environment.WebRootFileProvider;
         }
-        var besideBinary = Path.Combine(AppContext.BaseDirectory, "wwwroot");
-        if (File.Exists(Path.Combine(besideBinary, "index.html")))
+        var embedded = new ManifestEmbeddedFileProvider(typeof(DashboardEndpoints).Assembly, "wwwroot");
+        if (!embedded.GetFileInfo("index.html").Exists)
         {
-            return new PhysicalFileProvider(besideBinary);
+            logger.LogWarning("The gateway was built without its dashboard files; GET / will answer 404");
         }
-        logger.LogWarning("Dashboard files not found in {WebRoot} or {BesideBinary}; GET / will answer 404",
-            environment.WebRootPath, besideBinary);
-        return environment.WebRootFileProvider;
+        return embedded;
     }
 }

@@ -8,6 +8,8 @@ public static class Secrets
 {
     public const string DeviceTokenPrefix = "iwd_";
     public const string ApiKeyPrefix = "iwk_";
+    public const string LoginCodePrefix = "iwl_";
+    public const string LoginSessionPrefix = "iws_";
 
     public static string NewSecret(string prefix) =>
         prefix + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');

@@ -1,3 +1,5 @@
+using System.Reflection;
+using System.Security.Cryptography.X509Certificates;
 using System.Text.Json.Nodes;
 using IotWs.Gateway.Connections;
 using IotWs.Gateway.Devices;
@@ -7,174 +9,270 @@ using IotWs.Gateway.Status;
 using IotWs.Mqtt;
 using IotWs.Protocol;
 using Microsoft.Extensions.Options;
+using MQTTnet.Formatter;
 
 namespace IotWs.Gateway.Mqtt;
 
 /// <summary>
-/// Mirrors the fleet into MQTT for Home Assistant and friends: retained state after each stored reading,
-/// retained availability from presence, discovery per device, and the gateway's own availability with a last will.
-/// The client queues while the broker is away, so nothing here ever waits for the network.
+/// Mirrors the fleet into MQTT for Home Assistant: retained state after each stored reading, availability from
+/// presence, diagnostics from heartbeats, discovery per device, the gateway's own availability with a last will,
+/// and (when enabled) technician commands. Publishes to a broker through <see cref="MqttLink"/>, to the
+/// <see cref="EmbeddedBroker"/>, or to both; nothing here ever waits for the network.
 /// </summary>
-internal sealed partial class MqttBridge(
+public sealed partial class MqttBridge(
     IOptions<MqttBridgeOptions> options,
     GatewayEvents events,
     IdentityStore identities,
-    ILoggerFactory loggers,
-    TimeProvider time) : BackgroundService, IStatusContributor
+    IDevicePresence presence,
+    EmbeddedBroker embedded,
+    IServiceProvider services,
+    ILoggerFactory loggers) : IHostedService, IStatusContributor
 {
-    public const string Model = "ESP32 + DHT22";
+    /// <summary>The model Home Assistant shows for a board.</summary>
+    public const string BoardModel = "ESP32 + DHT22";
+
+    private static readonly TimeSpan StopDrainTimeout = TimeSpan.FromSeconds(5);
 
     private readonly MqttBridgeOptions _options = options.Value;
     private readonly ILogger _logger = loggers.CreateLogger<MqttBridge>();
-    private MqttClient? _client;
-    private HomeAssistantPublisher? _publisher;
-    private string? _lastError;
+    private readonly List<HomeAssistantPublisher> _publishers = [];
+    private readonly CancellationTokenSource _stopping = new();
+    private MqttLink? _link;
+    private MqttCommands? _commands;
 
     public string Section => "mqtt";
 
+    /// <summary>Messages waiting for the bridge's broker (queued and unacknowledged); 0 without a bridge.</summary>
+    public int QueueDepth => _link?.QueueDepth ?? 0;
+
+    /// <summary>Messages dropped (oldest first) because the queue was full during a broker outage.</summary>
+    public long DroppedMessages => _link?.Status.Dropped ?? 0;
+
     public JsonNode? Snapshot()
     {
-        if (!_options.Enabled) return new JsonObject { ["enabled"] = false };
-        var s = _client?.Status;
-        return new JsonObject
+        var result = new JsonObject { ["enabled"] = _options.Enabled };
+        if (_options.Enabled)
         {
-            ["enabled"] = true,
-            ["broker"] = $"{_options.Host}:{_options.Port}",
-            ["connected"] = s?.IsConnected ?? false,
-            ["queued"] = s?.QueuedCount ?? 0,
-            ["dropped"] = s?.DroppedCount ?? 0,
-            ["reconnects"] = s?.ReconnectCount ?? 0,
-            ["lastError"] = s?.LastError ?? _lastError,
-        };
+            var s = _link?.Status;
+            result["broker"] = $"{_options.Host}:{_options.Port}";
+            result["connected"] = s?.IsConnected ?? false;
+            result["protocolVersion"] = s?.ProtocolVersion;
+            result["queued"] = s?.Queued ?? 0;
+            result["queueCapacity"] = _options.QueueCapacity;
+            result["dropped"] = s?.Dropped ?? 0;
+            result["published"] = s?.Published ?? 0;
+            result["reconnects"] = s?.Reconnects ?? 0;
+            result["lastError"] = s?.LastError;
+        }
+        result["commands"] = _options.Commands.Enabled;
+        result["embeddedBroker"] = _options.Broker.Enabled ? JsonNode.Parse(System.Text.Json.JsonSerializer.Serialize(embedded.Snapshot())) : null;
+        return result;
     }
 
-    public override Task StartAsync(CancellationToken cancellationToken)
+    public async Task StartAsync(CancellationToken cancellationToken)
     {
-        // Set up before the host reports started (ExecuteAsync runs on its own task), so no event is missed.
-        if (_options.Enabled) Prepare();
-        return base.StartAsync(cancellationToken);
-    }
-
-    private void Prepare()
-    {
+        if (!_options.Enabled && !_options.Broker.Enabled) return;
+        if (_options.Commands.Enabled) _commands = services.GetRequiredService<MqttCommands>();
         var ha = new HomeAssistantOptions
         {
             TopicPrefix = _options.TopicPrefix,
             DiscoveryPrefix = _options.DiscoveryPrefix,
-            GatewayId = Environment.MachineName,
+            GatewayId = GatewayId(),
+            GatewayVersion = typeof(MqttBridge).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0],
+            CommandsEnabled = _options.Commands.Enabled,
         };
-        _client = new MqttClient(
-            new MqttClientOptions
+        HomeAssistantPublisher? brokerPublisher = null;
+        if (_options.Broker.Enabled)
+        {
+            await embedded.StartAsync();
+            brokerPublisher = new HomeAssistantPublisher(embedded, ha);
+            _publishers.Add(brokerPublisher);
+            embedded.CommandReceived += (topic, payload) => OnCommand(brokerPublisher, topic, payload);
+        }
+        if (_options.Enabled)
+        {
+            _link = new MqttLink(LinkOptions(ha), loggers.CreateLogger<MqttLink>());
+            var publisher = new HomeAssistantPublisher(_link, ha);
+            _publishers.Add(publisher);
+            // Every (re)connect refills a broker that may have lost its retained messages.
+            _link.Connected += publisher.RepublishAll;
+            _link.MessageReceived += (topic, payload) =>
             {
-                Host = _options.Host,
-                Port = _options.Port,
-                UseTls = _options.UseTls,
-                Username = _options.Username,
-                Password = _options.Password,
-                ClientId = string.IsNullOrEmpty(_options.ClientId) ? "iotws-" + Environment.MachineName : _options.ClientId,
-                KeepAlive = _options.KeepAlive,
-                ReconnectMin = _options.ReconnectMin,
-                ReconnectMax = _options.ReconnectMax,
-                Will = HomeAssistantPublisher.GatewayWill(ha),
-            },
-            loggers.CreateLogger<MqttClient>(),
-            time);
-        // Created before connecting: it republishes everything it knows on every (re)connect.
-        _publisher = new HomeAssistantPublisher(_client, ha);
+                OnCommand(publisher, topic, payload.ToArray());
+                return Task.CompletedTask;
+            };
+        }
+
         events.ReadingStored += OnReadingStored;
         events.PresenceChanged += OnPresenceChanged;
         events.ClientAuthenticated += OnAuthenticated;
-    }
-
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        if (_client is null || _publisher is null) return;
+        events.HeartbeatReceived += OnHeartbeat;
+        // A crash leaves each device's retained availability as it was: correct it from what presence knows now.
         foreach (var device in identities.ListDevices().Where(d => !d.Revoked))
         {
-            await _publisher.PublishDiscoveryAsync(device.DeviceId, device.Name ?? device.DeviceId, Model, null, stoppingToken);
+            var now = presence.Get(device.DeviceId);
+            ForEach(p =>
+            {
+                p.PublishDevice(device.DeviceId, device.Name ?? device.DeviceId, BoardModel, null);
+                p.PublishAvailability(device.DeviceId, now.Status == PresenceStates.Online);
+                PublishDiagnostics(p, now);
+            });
         }
-        try
-        {
-            await _client.ConnectAsync(stoppingToken);
-            LogConnected(_logger, _options.Host, _options.Port);
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-        }
-        catch (MqttConnectionRefusedException e)
-        {
-            _lastError = e.Message;
-            LogRefused(_logger, _options.Host, _options.Port, e.Message);
-        }
+        brokerPublisher?.RepublishAll();
+        _link?.Start();
+        LogStarted(_logger, _options.Enabled ? $"{_options.Host}:{_options.Port}" : "off", _options.Broker.Enabled ? _options.Broker.Port.ToString(System.Globalization.CultureInfo.InvariantCulture) : "off");
     }
 
-    public override async Task StopAsync(CancellationToken cancellationToken)
+    public async Task StopAsync(CancellationToken cancellationToken)
     {
         events.ReadingStored -= OnReadingStored;
         events.PresenceChanged -= OnPresenceChanged;
         events.ClientAuthenticated -= OnAuthenticated;
-        await base.StopAsync(cancellationToken);
-        if (_client is null) return;
-        try
+        events.HeartbeatReceived -= OnHeartbeat;
+        await _stopping.CancelAsync();
+        // A clean DISCONNECT suppresses the will, so say "offline" ourselves first.
+        ForEach(p => p.PublishGatewayOffline());
+        if (_link is not null)
         {
-            // A clean DISCONNECT suppresses the will, so say "offline" ourselves first.
-            if (_publisher is not null) await _publisher.PublishGatewayOfflineAsync(cancellationToken);
-            await _client.DisconnectAsync(cancellationToken);
+            await _link.StopAsync(StopDrainTimeout);
+            await _link.DisposeAsync();
         }
-        catch (Exception e) when (e is OperationCanceledException or IOException or InvalidOperationException)
-        {
-            LogStopFailed(_logger, e.Message);
-        }
-        finally
-        {
-            _publisher?.Dispose();
-            await _client.DisposeAsync();
-        }
+        if (_options.Broker.Enabled) await embedded.DisposeAsync();
     }
 
-    private void OnReadingStored(StoredReading r) =>
-        Forget(_publisher?.PublishReadingAsync(r.DeviceId, r.Temperature, r.Humidity, r.Timestamp));
+    private MqttLinkOptions LinkOptions(HomeAssistantOptions ha)
+    {
+        X509Certificate2Collection? trusted = null;
+        if (!string.IsNullOrEmpty(_options.CaCertificate))
+        {
+            trusted = [];
+            trusted.ImportFromPemFile(_options.CaCertificate);
+        }
+        return new MqttLinkOptions
+        {
+            Host = _options.Host,
+            Port = _options.Port,
+            UseTls = _options.UseTls,
+            TrustedCertificates = trusted,
+            Username = _options.Username,
+            Password = _options.Password,
+            ClientId = string.IsNullOrEmpty(_options.ClientId) ? "iotws-" + Environment.MachineName : _options.ClientId,
+            KeepAlive = _options.KeepAlive,
+            ReconnectMin = _options.ReconnectMin,
+            ReconnectMax = _options.ReconnectMax,
+            ProtocolVersion = _options.ProtocolVersion switch
+            {
+                "5" => MqttProtocolVersion.V500,
+                "3.1.1" => MqttProtocolVersion.V311,
+                _ => null,
+            },
+            QueueCapacity = _options.QueueCapacity,
+            Will = HomeAssistantPublisher.GatewayWill(ha),
+            Subscriptions = _options.Commands.Enabled ? [HomeAssistantPublisher.CommandFilter(ha)] : [],
+        };
+    }
+
+    private static string GatewayId()
+    {
+        // The machine name, reduced to what a Home Assistant object id may hold.
+        var id = new string(Environment.MachineName.Select(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' ? c : '-').ToArray());
+        return id.Length is > 0 and <= 64 ? id : "gateway";
+    }
+
+    private void OnReadingStored(StoredReading r) => ForEach(p => p.PublishReading(r.DeviceId, r.Temperature, r.Humidity, r.Timestamp));
 
     private void OnPresenceChanged(PresenceChange change)
     {
-        // Home Assistant knows online/offline only; a stale device is still shown with its last value.
-        if (change.Status is PresenceStates.Online or PresenceStates.Offline)
-            Forget(_publisher?.PublishAvailabilityAsync(change.DeviceId, change.Status == PresenceStates.Online));
+        // Stale means the device missed its heartbeats: its last value may be frozen, so it is not shown as live.
+        var online = change.Status == PresenceStates.Online;
+        ForEach(p => p.PublishAvailability(change.DeviceId, online));
     }
 
     private void OnAuthenticated(ClientSession session)
     {
-        if (session.DeviceId is not { } id || _publisher is null) return;
+        if (!session.IsDevice || session.DeviceId is not { } id) return;
         var name = identities.FindDevice(id)?.Name ?? id;
-        Forget(_publisher.PublishDiscoveryAsync(id, name, Model, session.Version));
-        Forget(_publisher.PublishAvailabilityAsync(id, true));
+        var now = presence.Get(id);
+        ForEach(p =>
+        {
+            p.PublishDevice(id, name, BoardModel, session.Version);
+            p.PublishAvailability(id, true);
+            PublishDiagnostics(p, now);
+        });
     }
 
-    private void Forget(Task? task)
+    private void OnHeartbeat(ClientSession session, System.Text.Json.JsonElement message)
     {
-        // Publishing only enqueues; a failure here is a bug worth a log line, never a crash of the caller.
-        task?.ContinueWith(t => LogPublishFailed(_logger, t.Exception!.GetBaseException().Message), CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+        if (!session.IsDevice || session.DeviceId is not { } id) return;
+        var now = presence.Get(id);
+        ForEach(p => PublishDiagnostics(p, now));
     }
 
-    [LoggerMessage(1, LogLevel.Information, "MQTT bridge connected to {Host}:{Port}")]
-    private static partial void LogConnected(ILogger logger, string host, int port);
+    private static void PublishDiagnostics(HomeAssistantPublisher publisher, PresenceSnapshot presence)
+    {
+        // Presence keeps integers as long and fractions as double.
+        double? rssi = presence.LastHeartbeat?[Fields.Rssi] is not JsonValue v ? null
+            : v.TryGetValue<long>(out var whole) ? whole
+            : v.TryGetValue<double>(out var fraction) ? fraction
+            : null;
+        if (rssi is null && presence.LastSeen is null && presence.BootId is null) return;
+        publisher.PublishDiagnostics(presence.DeviceId, rssi, presence.LastSeen, presence.BootId);
+    }
 
-    [LoggerMessage(2, LogLevel.Error, "MQTT broker {Host}:{Port} refused the gateway: {Reason}. Check Gateway:Mqtt settings.")]
-    private static partial void LogRefused(ILogger logger, string host, int port, string reason);
+    private void OnCommand(HomeAssistantPublisher publisher, string topic, byte[] payload)
+    {
+        if (_commands is null || !publisher.TryParseCommand(topic, out var deviceId, out var endpoint)) return;
+        var commands = _commands;
+        // The device may take seconds to answer: never on the MQTT client's or broker's receive path.
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                var result = await commands.RunAsync(deviceId, endpoint, payload, _stopping.Token);
+                publisher.PublishCommandResult(deviceId, endpoint, result);
+            }
+            catch (Exception e)
+            {
+                LogCommandFailed(_logger, topic, e.Message);
+            }
+        });
+    }
+
+    private void ForEach(Action<HomeAssistantPublisher> publish)
+    {
+        foreach (var publisher in _publishers)
+        {
+            try
+            {
+                publish(publisher);
+            }
+            catch (ArgumentException e)
+            {
+                // A device id Home Assistant could not take (the gateway's rules are wider): logged, never a crash of the caller.
+                LogPublishFailed(_logger, e.Message);
+            }
+        }
+    }
+
+    [LoggerMessage(1, LogLevel.Information, "MQTT for Home Assistant: bridge {Bridge}, embedded broker port {Broker}")]
+    private static partial void LogStarted(ILogger logger, string bridge, string broker);
 
     [LoggerMessage(3, LogLevel.Warning, "MQTT bridge could not publish: {Reason}")]
     private static partial void LogPublishFailed(ILogger logger, string reason);
 
-    [LoggerMessage(4, LogLevel.Warning, "MQTT bridge stopped uncleanly: {Reason}")]
-    private static partial void LogStopFailed(ILogger logger, string reason);
+    [LoggerMessage(5, LogLevel.Error, "MQTT command on {Topic} failed: {Reason}")]
+    private static partial void LogCommandFailed(ILogger logger, string topic, string reason);
 }
 
-/// <summary>Registration of the MQTT bridge.</summary>
+/// <summary>Registration of the MQTT bridge, the embedded broker and MQTT commands.</summary>
 public static class MqttBridgeServices
 {
     public static IServiceCollection AddMqttBridge(this IServiceCollection services)
     {
         services.AddOptions<MqttBridgeOptions>().BindConfiguration(MqttBridgeOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<IValidateOptions<MqttBridgeOptions>, MqttBridgeOptionsValidator>();
+        services.AddSingleton<EmbeddedBroker>();
+        services.AddSingleton<MqttCommands>();
         services.AddSingleton<MqttBridge>();
         services.AddHostedService(sp => sp.GetRequiredService<MqttBridge>());
         services.AddSingleton<IStatusContributor>(sp => sp.GetRequiredService<MqttBridge>());

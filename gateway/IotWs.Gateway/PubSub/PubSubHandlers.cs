@@ -1,5 +1,6 @@
 using System.Text.Json;
 using IotWs.Gateway.Connections;
+using IotWs.Gateway.Identity;
 using IotWs.Gateway.Wire;
 using IotWs.Protocol;
 
@@ -21,6 +22,10 @@ internal sealed class PubSubHandlers(ITopicBroker broker) : IMessageHandler
                 if (!Topics.IsValidFilter(topic))
                 {
                     Respond(session, MessageTypes.SubscribeResponse, topic, requestId, ErrorCodes.InvalidMessage, InvalidFilter(topic));
+                }
+                else if (!session.MaySubscribe(topic))
+                {
+                    Respond(session, MessageTypes.SubscribeResponse, topic, requestId, ErrorCodes.Forbidden, $"A device may subscribe only under devices/{session.DeviceId}/; '{topic}' is not.");
                 }
                 else if (!broker.Subscribe(session, topic, out var refused))
                 {

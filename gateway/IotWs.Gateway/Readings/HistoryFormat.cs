@@ -108,9 +108,15 @@ public static class HistoryFormat
 
     private static string Number(double value) => value.ToString("R", CultureInfo.InvariantCulture);
 
-    private static string Csv(string? value)
+    /// <summary>
+    /// A text cell (device id, sensor_id, location): RFC 4180 quoting, and a leading ' before = + - @, tab or CR so a
+    /// spreadsheet shows device-sent text instead of running it as a formula. Numbers the gateway writes itself
+    /// (temperature -5.2, seq, times) never pass through here and stay numbers.
+    /// </summary>
+    internal static string Csv(string? value)
     {
         if (value is null) return "";
+        if (value.Length > 0 && value[0] is '=' or '+' or '-' or '@' or '\t' or '\r') value = "'" + value;
         return value.AsSpan().IndexOfAny(",\"\n\r") < 0 ? value : "\"" + value.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
     }
 }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using IotWs.Gateway.Connections;
+using IotWs.Gateway.Identity;
 using IotWs.Gateway.Wire;
 using IotWs.Protocol;
 
@@ -18,7 +19,8 @@ internal sealed class ReadingMessageHandler(ReadingParser parser, ReadingWriter 
 
     public async ValueTask HandleAsync(ClientSession session, JsonElement message, CancellationToken ct)
     {
-        var request = parser.Parse(message, session, time.GetUtcNow(), this);
+        var request = session.MayWrite() ? parser.Parse(message, session, time.GetUtcNow(), this) : Refused(session, message);
+        request.PreviousAckAt = session.LastAckAt;
         try
         {
             await writer.EnqueueAsync(request, ct);
@@ -31,10 +33,18 @@ internal sealed class ReadingMessageHandler(ReadingParser parser, ReadingWriter 
         }
     }
 
+    /// <summary>A viewer's data message: answered forbidden in message order, stored and published nowhere.</summary>
+    private StoreRequest Refused(ClientSession session, JsonElement message)
+    {
+        long? seq = message.TryGetProperty(Fields.Seq, out var s) && s.ValueKind == JsonValueKind.Number && s.TryGetInt64(out var n) ? n : null;
+        return new StoreRequest([ReadingEntry.Refused(session.DeviceId ?? "", seq, ErrorCodes.Forbidden, session.WriteRefusal("data"))], isBatch: false, this, session);
+    }
+
     public void Completed(StoreRequest request)
     {
         if (request.State is not ClientSession session) return;
-        session.Send(w => Write(w, request));
+        session.Send(request, static (w, r) => Write(w, r));
+        session.LastAckAt = System.Diagnostics.Stopwatch.GetTimestamp();
         foreach (var r in request.Readings)
         {
             if (r.Status == EntryStatus.Refused) ReadingsLog.Refused(logger, session.DeviceId, session.ClientId, r.Seq, r.Message ?? "");

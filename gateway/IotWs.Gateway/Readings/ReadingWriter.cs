@@ -9,9 +9,11 @@ namespace IotWs.Gateway.Readings;
 /// <summary>
 /// The readings pipeline: a bounded queue, ONE writer thread committing groups, and an after-commit stage that
 /// answers every request (acks) and then fans the stored readings out. Nothing is acknowledged before its commit.
-/// Group commit: a commit starts at most once per Storage:CommitInterval (what wears an SD card is the number of
-/// commits, not their size), earlier only when Storage:CommitBatchSize readings are waiting; a reading arriving
-/// after a quiet spell is committed at once.
+/// Group commit: what wears an SD card is the number of commits, not their size, so a trickle of readings is
+/// committed at most once per Storage:CommitInterval (a reading after a quiet spell at once). A commit starts as
+/// soon as the previous one is done when Storage:CommitBatchSize readings wait, or when a waiting request
+/// <see cref="StoreRequest.FollowsAck">follows its connection's previous ack</see>: that client is waiting for acks
+/// to send more (a window-1 replay, a busy fleet), and holding it for the interval would cap it at window ÷ interval.
 /// </summary>
 public sealed class ReadingWriter : IHostedService
 {
@@ -33,6 +35,8 @@ public sealed class ReadingWriter : IHostedService
     private long _lastCommitStart = long.MinValue / 2;
     private int _queuedWeight;
     private int _wakeAt = int.MaxValue;
+    // A request that follows an ack is queued: the writer commits as soon as it is free.
+    private bool _followerQueued;
     private bool _completed;
     private Thread? _thread;
     private Thread? _ackThread;
@@ -43,10 +47,13 @@ public sealed class ReadingWriter : IHostedService
     private long _failed;
     private long _events;
     private long _lastCommitMicros;
+    private long _commitMicros;
     private int _lastCommitRows;
+    private readonly Observability.GatewayMeter _meter;
 
-    public ReadingWriter(IReadingStore store, ReadingFanout fanout, IOptions<GatewayOptions> options, ILogger<ReadingWriter> logger)
+    public ReadingWriter(IReadingStore store, ReadingFanout fanout, IOptions<GatewayOptions> options, ILogger<ReadingWriter> logger, Observability.GatewayMeter meter)
     {
+        _meter = meter;
         _store = store;
         _fanout = fanout;
         _logger = logger;
@@ -69,10 +76,12 @@ public sealed class ReadingWriter : IHostedService
             if (!_completed)
             {
                 request.EnqueuedAt = Stopwatch.GetTimestamp();
+                request.FollowsAck = request.PreviousAckAt != 0 && request.EnqueuedAt - request.PreviousAckAt < _intervalTicks;
                 _queue.Enqueue(request);
                 _queuedWeight += request.Weight;
-                // While the writer gathers a group it sleeps until the group is full or its time is up.
-                if (_queuedWeight >= _wakeAt)
+                if (request.FollowsAck) _followerQueued = true;
+                // While the writer gathers a group it sleeps until the group is full, its time is up, or a client waits on it.
+                if (_queuedWeight >= _wakeAt || (request.FollowsAck && _wakeAt != int.MaxValue))
                 {
                     _wakeAt = int.MaxValue;
                     Monitor.Pulse(_gate);
@@ -88,7 +97,8 @@ public sealed class ReadingWriter : IHostedService
     public WriterStats Stats => new(
         Interlocked.Read(ref _commits), Interlocked.Read(ref _stored), Interlocked.Read(ref _duplicates),
         Interlocked.Read(ref _refused), Interlocked.Read(ref _failed), Interlocked.Read(ref _events),
-        _budget.InUse, _budget.Waiting, Interlocked.Read(ref _lastCommitMicros) / 1000.0, Volatile.Read(ref _lastCommitRows));
+        _budget.InUse, _budget.Waiting, Interlocked.Read(ref _lastCommitMicros) / 1000.0, Volatile.Read(ref _lastCommitRows),
+        Interlocked.Read(ref _commitMicros) / 1e6);
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
@@ -164,7 +174,12 @@ public sealed class ReadingWriter : IHostedService
         }
     }
 
-    /// <summary>Gathers the next group: waits for a first request, then until the group is full or an interval has passed since the last commit started.</summary>
+    /// <summary>
+    /// Gathers the next group: waits for a first request, then until the group is full, an interval has passed since
+    /// the last commit started, or a request that follows an ack is waiting.
+    /// </summary>
+    /// <remarks>Chosen by measurement (docs/performance.md): "commit whenever readings wait" alone committed a 50 readings/s
+    /// trickle reading by reading; "at most once per interval" alone capped 100 devices × window 8 at 3,200/s.</remarks>
     private bool Take(List<StoreRequest> batch)
     {
         lock (_gate)
@@ -189,9 +204,11 @@ public sealed class ReadingWriter : IHostedService
                     _queuedWeight -= request.Weight;
                 }
                 var now = Stopwatch.GetTimestamp();
-                if (rows >= _batchSize || _completed || now >= deadline)
+                if (rows >= _batchSize || _completed || now >= deadline || _followerQueued)
                 {
                     _lastCommitStart = now;
+                    // One left behind by the group limit keeps the next commit immediate (it is a backlog anyway).
+                    _followerQueued = _followerQueued && _queue.Count > 0;
                     return true;
                 }
                 var remaining = deadline - now;
@@ -213,10 +230,11 @@ public sealed class ReadingWriter : IHostedService
         }
         if (!work) return;
         var started = Stopwatch.GetTimestamp();
+        var committed = false;
         try
         {
             _store.Commit(batch);
-            Interlocked.Increment(ref _commits);
+            committed = true;
         }
         catch (Exception e)
         {
@@ -226,7 +244,16 @@ public sealed class ReadingWriter : IHostedService
                 request.Fail(ErrorCodes.InternalError, "The gateway could not store this reading (storage error): nothing was stored, send it again.");
             }
         }
-        Interlocked.Exchange(ref _lastCommitMicros, (long)Stopwatch.GetElapsedTime(started).TotalMicroseconds);
+        CommitEnded(Stopwatch.GetElapsedTime(started), rows, committed);
+    }
+
+    /// <summary>Every commit (or failed attempt) ends here, once, with how long it took: the place for commit metrics.</summary>
+    private void CommitEnded(TimeSpan duration, int rows, bool committed)
+    {
+        if (committed) Interlocked.Increment(ref _commits);
+        Interlocked.Exchange(ref _lastCommitMicros, (long)duration.TotalMicroseconds);
+        Interlocked.Add(ref _commitMicros, (long)duration.TotalMicroseconds);
+        _meter.CommitFinished(duration);
         Volatile.Write(ref _lastCommitRows, rows);
     }
 
@@ -285,7 +312,7 @@ public sealed class ReadingWriter : IHostedService
 }
 
 /// <summary>Counters of the readings pipeline.</summary>
-public sealed record WriterStats(long Commits, long Stored, long Duplicates, long Refused, long Failed, long Events, int Queued, int WaitingWriters, double LastCommitMs, int LastCommitRows);
+public sealed record WriterStats(long Commits, long Stored, long Duplicates, long Refused, long Failed, long Events, int Queued, int WaitingWriters, double LastCommitMs, int LastCommitRows, double CommitSeconds);
 
 /// <summary>The gateway is stopping and takes no more readings (the client will send them again after reconnecting).</summary>
 public sealed class StoreClosedException() : Exception("The gateway is shutting down and stores nothing more.");

@@ -97,6 +97,7 @@ internal sealed class ReadingsStatus(ReadingWriter writer, IReadingStore store) 
             ["waitingConnections"] = s.WaitingWriters,
             ["lastCommitMs"] = Math.Round(s.LastCommitMs, 2),
             ["lastCommitReadings"] = s.LastCommitRows,
+            ["commitSecondsTotal"] = Math.Round(s.CommitSeconds, 3),
             ["pendingIndexEntries"] = store is SqliteReadingStore sqlite ? sqlite.PendingIndexEntries : 0,
         };
     }

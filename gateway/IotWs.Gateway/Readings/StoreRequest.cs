@@ -108,6 +108,13 @@ public sealed class StoreRequest
     public object? State { get; }
     /// <summary>Queue slots the request takes: one per reading, at least one.</summary>
     public int Weight => Math.Max(1, Readings.Count);
+    /// <summary>When (Stopwatch ticks) the connection's previous store request was answered; 0 when none was.</summary>
+    public long PreviousAckAt { get; set; }
+    /// <summary>
+    /// Queued within one CommitInterval of its connection's previous ack: the client paces itself on acks (a window-1
+    /// replay, a full window), so the writer commits it as soon as it is free instead of gathering for the interval.
+    /// </summary>
+    internal bool FollowsAck { get; set; }
     /// <summary>Monotonic time (Stopwatch ticks) the request entered the queue.</summary>
     internal long EnqueuedAt { get; set; }
     /// <summary>Whether the request holds anything to write.</summary>

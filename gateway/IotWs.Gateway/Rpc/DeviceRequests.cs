@@ -183,6 +183,8 @@ internal sealed class DeviceResponseHandler(LocalDeviceRequests requests) : IMes
 
     public ValueTask HandleAsync(ClientSession session, JsonElement message, CancellationToken ct)
     {
+        // Only devices are sent requests; anyone else's "response" answers nothing.
+        if (!session.IsDevice) throw new MessageException(ErrorCodes.Forbidden, $"Role '{session.Role}' is sent no requests: only a device answers with 'response'.");
         requests.OnResponse(session, message);
         return ValueTask.CompletedTask;
     }

@@ -5,11 +5,12 @@ using IotWs.Gateway.Http;
 using IotWs.Gateway.Wire;
 using IotWs.Protocol;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace IotWs.Gateway.Rpc;
 
 /// <summary>
-/// POST /api/devices/{id}/rpc (technician, admin), GET /api/rpc/{id} and GET /api/rpc?deviceId=&amp;limit= (viewer and up).
+/// POST /api/devices/{id}/rpc, GET /api/rpc/{id} and GET /api/rpc?deviceId=&amp;limit= (technician and admin: the audit log says who called what).
 /// Every answer about a call carries the call object; the HTTP status says only whether it is finished:
 /// 200 finished (whatever the outcome, including failed/device_offline), 202 persistent and not finished yet,
 /// 504 finished by a timeout.
@@ -23,21 +24,21 @@ public static class RpcApi
     public static IEndpointRouteBuilder MapRpcApi(this IEndpointRouteBuilder app)
     {
         // Handlers read the body and query themselves: a malformed request from a caller without a key must get 401, not 400.
-        app.MapPost("/api/devices/{id}/rpc", PostAsync).RequireTechnician();
-        app.MapGet("/api/rpc/{id}", Get).RequireViewer();
-        app.MapGet("/api/rpc", List).RequireViewer();
+        var technician = app.MapGroup("/api").RequireAuthorization(AccessPolicies.Technician);
+        technician.MapPost("/devices/{id}/rpc", PostAsync);
+        technician.MapGet("/rpc/{id}", Get);
+        technician.MapGet("/rpc", List);
         return app;
     }
 
-    private static async Task<IResult> PostAsync(string id, HttpContext http)
+    private static async Task<Results<ContentHttpResult, ProblemHttpResult>> PostAsync(string id, HttpContext http)
     {
         var calls = http.RequestServices.GetRequiredService<DeviceCalls>();
         try
         {
             calls.EnsureDeviceExists(id);
             var request = await ReadRequestAsync(id, http, calls);
-            var caller = http.Caller();
-            var call = await calls.CallAsync(request, new RpcCaller(caller.Principal, caller.Role), http.RequestAborted);
+            var call = await calls.CallAsync(request, new RpcCaller(http.User.Principal(), http.User.Role()), http.RequestAborted);
             var status = StatusFor(call);
             if (status == StatusCodes.Status202Accepted) http.Response.Headers.Location = "/api/rpc/" + call.Id;
             return CallResult(call.ToJson(), status);
@@ -54,7 +55,7 @@ public static class RpcApi
         : call.IsSettled ? StatusCodes.Status200OK
         : StatusCodes.Status202Accepted;
 
-    private static IResult Get(string id, HttpContext http)
+    private static Results<ContentHttpResult, ProblemHttpResult> Get(string id, HttpContext http)
     {
         var call = http.RequestServices.GetRequiredService<DeviceCalls>().Get(id);
         return call is null
@@ -62,7 +63,7 @@ public static class RpcApi
             : CallResult(call.ToJson(), StatusCodes.Status200OK);
     }
 
-    private static IResult List(HttpContext http)
+    private static Results<ContentHttpResult, ProblemHttpResult> List(HttpContext http)
     {
         var query = http.Request.Query;
         var deviceId = query["deviceId"].ToString() is { Length: > 0 } d ? d : null;
@@ -95,10 +96,10 @@ public static class RpcApi
         }
     }
 
-    private static IResult CallResult(JsonNode body, int status) =>
-        Results.Text(WireJson.ToText(body), "application/json", Encoding.UTF8, status);
+    private static ContentHttpResult CallResult(JsonNode body, int status) =>
+        TypedResults.Text(WireJson.ToText(body), "application/json", Encoding.UTF8, status);
 
-    private static IResult Problem(RpcException e)
+    private static ProblemHttpResult Problem(RpcException e)
     {
         var (status, title) = e.Code switch
         {
@@ -107,6 +108,6 @@ public static class RpcApi
             RpcException.QueueFull => (StatusCodes.Status429TooManyRequests, "Too many queued calls"),
             _ => (StatusCodes.Status400BadRequest, "Invalid call"),
         };
-        return Results.Problem(statusCode: status, title: title, detail: e.Message, extensions: new Dictionary<string, object?> { ["error"] = e.Code });
+        return TypedResults.Problem(statusCode: status, title: title, detail: e.Message, extensions: new Dictionary<string, object?> { ["error"] = e.Code });
     }
 }

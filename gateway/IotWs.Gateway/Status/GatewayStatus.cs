@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Diagnostics.Metrics;
 using System.Text.Json.Nodes;
 using IotWs.Gateway.Connections;
 using IotWs.Gateway.Storage;
@@ -14,10 +13,9 @@ public interface IStatusContributor
     JsonNode? Snapshot();
 }
 
-/// <summary>Message counters, as System.Diagnostics.Metrics instruments and as rates for /api/status.</summary>
-public sealed class GatewayMetrics : IDisposable
+/// <summary>Message counters, as rates for /api/status (and as instruments of Observability.GatewayInstruments).</summary>
+public sealed class GatewayMetrics
 {
-    private readonly Meter _meter = new("IotWs.Gateway");
     private long _in;
     private long _out;
     private long _lastIn;
@@ -27,11 +25,8 @@ public sealed class GatewayMetrics : IDisposable
     private double _outRate;
     private readonly object _gate = new();
 
-    public GatewayMetrics()
-    {
-        _meter.CreateObservableCounter("iotws.messages.received", () => Interlocked.Read(ref _in));
-        _meter.CreateObservableCounter("iotws.messages.sent", () => Interlocked.Read(ref _out));
-    }
+    public long Received() => Interlocked.Read(ref _in);
+    public long Sent() => Interlocked.Read(ref _out);
 
     public void MessageIn() => Interlocked.Increment(ref _in);
     public void MessageOut() => Interlocked.Increment(ref _out);
@@ -56,8 +51,6 @@ public sealed class GatewayMetrics : IDisposable
             return (_inRate, _outRate);
         }
     }
-
-    public void Dispose() => _meter.Dispose();
 }
 
 /// <summary>The seed's getStatus(): connections by client type, uptime, message rates, database size, and feature sections.</summary>
@@ -109,6 +102,9 @@ internal sealed class GetStatusEndpoint(GatewayStatus status) : Requests.IReques
 {
     public string Name => Endpoints.GetStatus;
 
+    // Viewer and up, as GET /api/status: it names the database path and every connection, which a device has no need of.
     public ValueTask<JsonNode?> InvokeAsync(ClientSession session, System.Text.Json.JsonElement data, CancellationToken ct) =>
-        ValueTask.FromResult<JsonNode?>(status.GetStatus());
+        session.Role is { } role && IotWs.Protocol.Roles.CanView(role)
+            ? ValueTask.FromResult<JsonNode?>(status.GetStatus())
+            : throw new MessageException(IotWs.Protocol.ErrorCodes.Forbidden, "get_status needs a viewer, technician or admin key.");
 }

@@ -25,6 +25,7 @@ public sealed class GatewayDatabase
     {
         Directory.CreateDirectory(dataDirectory);
         FilePath = Path.GetFullPath(Path.Combine(dataDirectory, FileName));
+        RestrictToOwner(FilePath);
         ConnectionString = new SqliteConnectionStringBuilder
         {
             DataSource = FilePath,
@@ -61,6 +62,39 @@ public sealed class GatewayDatabase
             if (info.Exists) size += info.Length;
         }
         return size;
+    }
+
+    /// <summary>
+    /// The database holds token hashes and readings: mode 0600, like admin.key. SQLite gives its -wal and -shm files
+    /// the database file's mode, so creating the file first with 0600 covers all three; older files are tightened.
+    /// </summary>
+    private static void RestrictToOwner(string path)
+    {
+        if (OperatingSystem.IsWindows()) return;
+        const UnixFileMode ownerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        if (!File.Exists(path))
+        {
+            try
+            {
+                using (new FileStream(path, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = ownerOnly })) { }
+            }
+            catch (IOException) when (File.Exists(path))
+            {
+                // Another process (a CLI verb, the gateway) created it first, with the same mode.
+            }
+        }
+        foreach (var suffix in new[] { "", "-wal", "-shm" })
+        {
+            var file = path + suffix;
+            try
+            {
+                if (File.Exists(file) && (File.GetUnixFileMode(file) & ~ownerOnly) != 0) File.SetUnixFileMode(file, ownerOnly);
+            }
+            catch (UnauthorizedAccessException)
+            {
+                // Not ours to change (run as another user): SQLite still opens it as before.
+            }
+        }
     }
 
     private void Migrate(IEnumerable<ISchemaMigration> migrations)

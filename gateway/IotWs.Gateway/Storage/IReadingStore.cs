@@ -66,6 +66,12 @@ public interface IReadingStore
     /// <summary>The device's newest reading by timestamp, or null.</summary>
     Task<ReadingRow?> LatestAsync(string deviceId, CancellationToken ct);
 
+    /// <summary>
+    /// The highest bootId among the device's stored readings, or null when none carries one. auth_response
+    /// tells it to the device as lastBootId, so a board whose flash was wiped boots above it.
+    /// </summary>
+    Task<long?> HighestBootIdAsync(string deviceId, CancellationToken ct);
+
     /// <summary>Raw readings of a device with from ≤ timestamp ≤ to: the newest <paramref name="limit"/>, oldest first.</summary>
     Task<IReadOnlyList<ReadingRow>> ReadingsAsync(string deviceId, DateTimeOffset from, DateTimeOffset to, int limit, CancellationToken ct);
 

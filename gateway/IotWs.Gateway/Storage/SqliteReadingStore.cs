@@ -146,6 +146,21 @@ public sealed class SqliteReadingStore : IReadingStore, IDisposable
         return rows.Count == 0 ? null : rows[0];
     }
 
+    public async Task<long?> HighestBootIdAsync(string deviceId, CancellationToken ct)
+    {
+        await using var c = _db.Open();
+        await using var cmd = c.CreateCommand();
+        // reading_keys is keyed (device, boot, seq), so its max is one seek; rows not merged yet are in the heap's short tail.
+        cmd.CommandText = $"""
+            SELECT max(b) FROM (
+              SELECT max(boot_id) AS b FROM reading_keys WHERE device_id = $d
+              UNION ALL
+              SELECT max(boot_id) FROM readings WHERE id > {Through} AND device_id = $d)
+            """;
+        cmd.Parameters.AddWithValue("$d", deviceId);
+        return await cmd.ExecuteScalarAsync(ct) is long boot ? boot : null;
+    }
+
     public async Task<IReadOnlyList<ReadingRow>> ReadingsAsync(string deviceId, DateTimeOffset from, DateTimeOffset to, int limit, CancellationToken ct)
     {
         // The per-device index holds everything up to indexed_through; newer rows are found in the heap's short tail.

@@ -39,6 +39,8 @@ public sealed partial class StreamRelay : IDisposable
         public FileStream? File { get; set; }
         public string? PartPath { get; set; }
         public string? FinalPath { get; set; }
+        /// <summary>True while its bytes count as an upload in progress against the quota.</summary>
+        public bool Uploading { get; set; }
     }
 
     private readonly StreamOptions _options;
@@ -51,6 +53,11 @@ public sealed partial class StreamRelay : IDisposable
     private long _discarded;
     private long _bytes;
     private int _open;
+    // The upload quota: bytes of finished files in the uploads directory (re-read at each file_upload start, so
+    // files an operator deletes free their space) and bytes written so far by uploads in progress.
+    private readonly Lock _quota = new();
+    private long _uploadedBytes;
+    private long _uploadingBytes;
 
     public StreamRelay(IOptions<StreamOptions> options, IOptions<GatewayOptions> gateway, ITopicBroker broker, GatewayEvents events, TimeProvider time, ILogger<StreamRelay> logger)
     {
@@ -112,10 +119,12 @@ public sealed partial class StreamRelay : IDisposable
         if (type == FileUpload)
         {
             Directory.CreateDirectory(UploadDirectory);
+            ReserveUploadStart(id, declared ?? 0);
             var requested = metadata?["filename"] is JsonValue f && f.TryGetValue(out string? name) ? name : null;
             stream.FinalPath = UploadPath(SafeFileName(requested, id));
             stream.PartPath = stream.FinalPath + PartSuffix;
             stream.File = new FileStream(stream.PartPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, 64 * 1024, useAsync: true);
+            stream.Uploading = true;
         }
         lock (streams) streams[id] = stream;
         Interlocked.Increment(ref _open);
@@ -172,12 +181,15 @@ public sealed partial class StreamRelay : IDisposable
                     throw Discard(session, stream, ErrorCodes.ValidationFailed, $"Stream '{id}': chunk {sequence} is not valid base64; the stream is discarded.");
                 size = written;
                 CheckSize(session, stream, sequence, size);
+                if (!TryTakeQuota(size))
+                    throw Discard(session, stream, ErrorCodes.PayloadTooLarge, $"Stream '{id}': {QuotaFull()}; the stream is discarded.");
                 try
                 {
                     await file.WriteAsync(buffer.AsMemory(0, written));
                 }
                 catch (IOException e)
                 {
+                    lock (_quota) _uploadingBytes -= size;
                     throw Discard(session, stream, ErrorCodes.InternalError, $"Stream '{id}': the gateway could not write chunk {sequence} ({e.Message}); the stream is discarded.");
                 }
             }
@@ -223,6 +235,12 @@ public sealed partial class StreamRelay : IDisposable
                 await file.DisposeAsync();
                 stream.File = null;
                 File.Move(stream.PartPath!, stream.FinalPath!);
+                lock (_quota)
+                {
+                    _uploadingBytes -= stream.Bytes;
+                    _uploadedBytes += stream.Bytes;
+                    stream.Uploading = false;
+                }
             }
             catch (IOException e)
             {
@@ -285,6 +303,45 @@ public sealed partial class StreamRelay : IDisposable
             throw Discard(session, stream, ErrorCodes.PayloadTooLarge, $"Stream '{stream.Id}': {stream.Bytes + size} bytes would exceed the {_options.MaxStreamBytes} allowed per stream; the stream is discarded.");
     }
 
+    /// <summary>Refuses a file_upload when the uploads directory is already at its quota (or its declared size would pass it).</summary>
+    private void ReserveUploadStart(string id, long declared)
+    {
+        lock (_quota)
+        {
+            _uploadedBytes = FinishedUploadBytes();
+            if (_uploadedBytes + _uploadingBytes + Math.Max(declared, 1) > _options.MaxUploadBytes)
+                throw new MessageException(ErrorCodes.PayloadTooLarge, $"Stream '{id}' refused: {QuotaFull()}.");
+        }
+    }
+
+    private bool TryTakeQuota(long size)
+    {
+        lock (_quota)
+        {
+            if (_uploadedBytes + _uploadingBytes + size > _options.MaxUploadBytes) return false;
+            _uploadingBytes += size;
+            return true;
+        }
+    }
+
+    private string QuotaFull()
+    {
+        lock (_quota)
+        {
+            return $"the uploads directory holds {_uploadedBytes + _uploadingBytes} bytes of its {_options.MaxUploadBytes}-byte quota ({StreamOptions.Section}:MaxUploadBytes); delete old uploads to make room";
+        }
+    }
+
+    private long FinishedUploadBytes()
+    {
+        long total = 0;
+        foreach (var file in new DirectoryInfo(UploadDirectory).EnumerateFiles())
+        {
+            if (!file.Name.EndsWith(PartSuffix, StringComparison.Ordinal)) total += file.Length;
+        }
+        return total;
+    }
+
     private static Dictionary<string, OpenStream> StreamsOf(ClientSession session) =>
         (Dictionary<string, OpenStream>)session.Items.GetOrAdd(ItemKey, _ => new Dictionary<string, OpenStream>(StringComparer.Ordinal));
 
@@ -326,6 +383,11 @@ public sealed partial class StreamRelay : IDisposable
 
     private void DeletePartial(OpenStream stream)
     {
+        lock (_quota)
+        {
+            if (stream.Uploading) _uploadingBytes -= stream.Bytes;
+            stream.Uploading = false;
+        }
         try
         {
             stream.File?.Dispose();

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using IotWs.Gateway.Connections;
+using IotWs.Gateway.Identity;
 using IotWs.Gateway.Status;
 using IotWs.Protocol;
 using Microsoft.Extensions.Options;
@@ -21,13 +22,14 @@ public static class StreamServices
     }
 }
 
-/// <summary>stream_start / stream_data / stream_end → the stream relay (the dispatcher has already required auth).</summary>
+/// <summary>stream_start / stream_data / stream_end → the stream relay (the dispatcher has already required auth; a viewer may not stream).</summary>
 internal sealed class StreamHandlers(StreamRelay relay) : IMessageHandler
 {
     public IReadOnlyCollection<string> Types { get; } = [MessageTypes.StreamStart, MessageTypes.StreamData, MessageTypes.StreamEnd];
 
     public ValueTask HandleAsync(ClientSession session, JsonElement message, CancellationToken ct) =>
-        message.GetProperty(Fields.Type).GetString() switch
+        !session.MayWrite() ? throw new MessageException(ErrorCodes.Forbidden, session.WriteRefusal("streams"))
+        : message.GetProperty(Fields.Type).GetString() switch
         {
             MessageTypes.StreamStart => relay.StartAsync(session, message),
             MessageTypes.StreamData => relay.DataAsync(session, message),

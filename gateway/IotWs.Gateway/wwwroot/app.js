@@ -87,6 +87,8 @@ function start(me) {
 
 function logout(message) {
   if (!store.me && !session.key) return showLoginMessage(message);
+  // A session from a login link is ended on the gateway too (its WebSocket closes); a pasted key stays valid.
+  if (session.key?.startsWith('iws_')) api('/api/session', { method: 'DELETE' }).catch(() => {});
   session.key = null;
   live.stop();
   for (const t of timers) clearInterval(t);
@@ -231,6 +233,21 @@ store.listen((kind) => {
 // ---- boot: resume a session of this tab, or ask for a key -------------------------
 
 (async () => {
+  // A login link (keys login-link): #/login/<one-time code> is exchanged for a session token.
+  const link = location.hash.match(/^#\/login\/([\w-]+)$/);
+  if (link) {
+    history.replaceState(null, '', location.pathname + '#/');
+    try {
+      const response = await fetch('/api/session', {
+        method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ code: link[1] }),
+      });
+      const body = await response.json();
+      if (!response.ok) return logout(`${body.title || 'This login link did not work'}. ${body.detail || ''}`);
+      session.key = body.token;
+    } catch {
+      return logout('The gateway did not answer the login link. Is it running and reachable?');
+    }
+  }
   if (!session.key) return logout('');
   try {
     start(await api('/api/me'));

@@ -1,6 +1,6 @@
 namespace IotWs.Mqtt;
 
-/// <summary>Topic layout of the Home Assistant bridge (see the product contract, "MQTT bridge").</summary>
+/// <summary>Topic layout of the Home Assistant publisher (see docs/home-assistant.md).</summary>
 public sealed record HomeAssistantOptions
 {
     /// <summary>Root of state and availability topics: <c>{TopicPrefix}/{deviceId}/state</c>.</summary>
@@ -9,9 +9,12 @@ public sealed record HomeAssistantOptions
     /// <summary>Home Assistant's discovery prefix (its default is <c>homeassistant</c>).</summary>
     public string DiscoveryPrefix { get; init; } = "homeassistant";
 
-    /// <summary>Names the gateway's own connectivity entity in Home Assistant.</summary>
+    /// <summary>Names the gateway's own device in Home Assistant (the <c>via_device</c> of every board).</summary>
     public string GatewayId { get; init; } = "gateway";
 
-    /// <summary>QoS of every publish; retained state is worth an acknowledgement.</summary>
-    public MqttQos Qos { get; init; } = MqttQos.AtLeastOnce;
+    /// <summary>The gateway's version, shown as its <c>sw_version</c>.</summary>
+    public string? GatewayVersion { get; init; }
+
+    /// <summary>Technician commands are on: each device gets a Reboot button (otherwise its discovery is removed).</summary>
+    public bool CommandsEnabled { get; init; }
 }

@@ -13,11 +13,11 @@ internal sealed class DeviceRig
     public FakeSensor Sensor { get; } = new();
     public FakeDevice Device { get; } = new();
     public ListLog Log { get; } = new();
-    public InMemoryStore Store { get; }
+    public IStore Store { get; }
     public DeviceSettings Settings { get; }
     public DeviceCore Core { get; private set; }
 
-    public DeviceRig(Action<DeviceSettings>? tune = null, InMemoryStore? store = null)
+    public DeviceRig(Action<DeviceSettings>? tune = null, IStore? store = null)
     {
         Store = store ?? new InMemoryStore();
         Settings = NewSettings(tune);

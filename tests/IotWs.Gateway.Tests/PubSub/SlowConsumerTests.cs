@@ -7,6 +7,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using IotWs.Gateway.Connections;
 using IotWs.Gateway.Tests.Infrastructure;
+using Microsoft.Extensions.Logging;
 using Xunit.Abstractions;
 
 namespace IotWs.Gateway.Tests.PubSub;
@@ -132,20 +133,102 @@ public sealed class SlowConsumerTests(ITestOutputHelper output)
         Assert.True(after["dropped"]!.GetValue<long>() > 0);
     }
 
+    /// <summary>
+    /// Issue 12 item 9: three subscribers on # that never read (default socket buffers), about 47 publishes/s of
+    /// 30 KB, default OutboxCapacity. The overflow policy must close each with 1008 (counted, logged as 1008) before
+    /// the 30 s send timeout would have dropped them as "1000 connection lost".
+    /// </summary>
+    [Fact]
+    public async Task Subscribers_on_everything_that_never_read_large_publishes_are_closed_with_1008_counted_and_logged_as_slow_consumers()
+    {
+        var logs = new CapturedLogs();
+        await using var gateway = await TestGateway.StartAsync(null, builder =>
+        {
+            builder.Logging.AddProvider(logs);
+            builder.Logging.AddFilter<CapturedLogs>("IotWs", LogLevel.Information);
+        }, "RateLimit:MessagesPerSecond=1000", "RateLimit:Burst=1000");
+        var technicianKey = gateway.AddKey("technician");
+        var viewerKey = gateway.AddKey("viewer");
+        await using var publisher = await gateway.ConnectWithKeyAsync(technicianKey);
+        var stuck = new List<NonReadingSubscriber>();
+        try
+        {
+            for (var i = 0; i < 3; i++) stuck.Add(await ConnectNonReadingSubscriberAsync(gateway, viewerKey, "#", receiveBufferSize: null));
+            var registry = gateway.Service<ConnectionRegistry>();
+            var sessions = stuck.Select(s => registry.Find(s.ClientId)!).ToArray();
+            Assert.All(sessions, Assert.NotNull);
+
+            var pad = new string('x', 30 * 1024);
+            var clock = Stopwatch.StartNew();
+            var published = 0;
+            while (!sessions.All(s => s.IsClosing) && clock.Elapsed < TimeSpan.FromSeconds(25))
+            {
+                await publisher.SendAsync(new { type = "publish", topic = "bulk/data", data = new { i = published++, pad } });
+                await Task.Delay(TimeSpan.FromMilliseconds(1000.0 / 47));
+            }
+            output.WriteLine($"{published} publishes of 30 KB in {clock.Elapsed.TotalSeconds:0.0} s; dropped {string.Join(", ", sessions.Select(s => s.Outbox.Dropped))}");
+            Assert.All(sessions, s => Assert.True(s.IsClosing, $"{s.ClientId} was not closed after {published} publishes"));
+            Assert.All(sessions, s => Assert.Equal(1008, s.CloseCode));
+
+            // Each peer reading again inside the close grace gets what was in flight, then the close frame with 1008.
+            var closes = await Task.WhenAll(stuck.Select(s => s.DrainUntilCloseAsync(TimeSpan.FromSeconds(4))));
+            Assert.All(closes, c => Assert.Equal(WebSocketCloseStatus.PolicyViolation, c));
+
+            var deadline = Stopwatch.StartNew();
+            while (sessions.Any(s => registry.Find(s.ClientId) is not null) && deadline.Elapsed < TimeSpan.FromSeconds(10)) await Task.Delay(20);
+            var outbox = JsonNode.Parse(await gateway.Http(viewerKey).GetStringAsync("/api/status"))!["pubsub"]!["outbox"]!;
+            Assert.Equal(3, outbox["slowConsumersClosed"]!.GetValue<long>());
+            foreach (var session in sessions)
+            {
+                var lines = logs.Lines.Where(l => l.Contains(session.ClientId, StringComparison.Ordinal)).ToArray();
+                Assert.Contains(lines, l => l.Contains("disconnected (1008 slow consumer", StringComparison.Ordinal));
+                Assert.Contains(lines, l => l.Contains("closed with 1008 as a slow consumer", StringComparison.Ordinal));
+                Assert.DoesNotContain(lines, l => l.Contains("connection lost", StringComparison.Ordinal));
+            }
+        }
+        finally
+        {
+            foreach (var s in stuck) s.Dispose();
+        }
+    }
+
+    /// <summary>Keeps the gateway's log lines (formatted) for assertions.</summary>
+    private sealed class CapturedLogs : ILoggerProvider
+    {
+        private readonly ConcurrentQueue<string> _lines = new();
+
+        public IReadOnlyCollection<string> Lines => _lines;
+
+        public ILogger CreateLogger(string categoryName) => new Logger(_lines);
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class Logger(ConcurrentQueue<string> lines) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+            public bool IsEnabled(LogLevel logLevel) => true;
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+                lines.Enqueue(formatter(state, exception));
+        }
+    }
+
     private static double Median(IEnumerable<double> values)
     {
         var sorted = values.Order().ToArray();
         return sorted.Length == 0 ? 0 : sorted[sorted.Length / 2];
     }
 
-    /// <summary>A real ClientWebSocket over a socket with a 4 KB receive buffer that, once subscribed, reads nothing until told to.</summary>
-    private static async Task<NonReadingSubscriber> ConnectNonReadingSubscriberAsync(TestGateway gateway, string key, string filter)
+    /// <summary>A real ClientWebSocket (over a socket with a 4 KB receive buffer unless told otherwise) that, once subscribed, reads nothing until told to.</summary>
+    private static async Task<NonReadingSubscriber> ConnectNonReadingSubscriberAsync(TestGateway gateway, string key, string filter, int? receiveBufferSize = 4096)
     {
         var handler = new SocketsHttpHandler
         {
             ConnectCallback = async (context, ct) =>
             {
-                var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true, ReceiveBufferSize = 4096 };
+                var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                if (receiveBufferSize is { } size) socket.ReceiveBufferSize = size;
                 await socket.ConnectAsync(context.DnsEndPoint, ct);
                 return new NetworkStream(socket, ownsSocket: true);
             },

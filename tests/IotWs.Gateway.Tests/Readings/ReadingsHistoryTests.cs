@@ -418,6 +418,23 @@ public sealed class ReadingsHistoryTests
     }
 
     [Fact]
+    public async Task A_client_that_sends_each_reading_after_the_previous_ack_is_not_held_for_the_commit_interval()
+    {
+        // The longest interval allowed (10 s): an ack that waited for it would miss the 5 s receive timeout.
+        await using var gateway = await TestGateway.StartAsync(null, "Storage:CommitInterval=00:00:10");
+        var token = gateway.AddDevice("esp-replay");
+        await using var device = await gateway.ConnectDeviceAsync("esp-replay", token, 2);
+        for (var seq = 1; seq <= 20; seq++)
+        {
+            await device.SendAsync(new { type = "data", dataType = "sensor", seq, bootId = 2, data = new { temperature = 20, humidity = 40 } });
+            var ack = await device.ReceiveAsync("data_response", TimeSpan.FromSeconds(5));
+            Assert.True(ack.GetProperty("success").GetBoolean());
+            Assert.Equal(seq, ack.GetProperty("seq").GetInt64());
+        }
+        Assert.Equal(20, gateway.Service<ReadingWriter>().Stats.Stored);
+    }
+
+    [Fact]
     public async Task A_full_queue_holds_the_sender_back_and_loses_nothing_and_shutdown_commits_what_was_queued()
     {
         var dir = TestGateway.NewDataDir();
@@ -443,10 +460,13 @@ public sealed class ReadingsHistoryTests
             await using (var gateway = await TestGateway.StartAsync(dir, "Storage:CommitInterval=00:00:10"))
             {
                 var token = gateway.Identities.RotateToken("esp-bp");
+                var otherToken = gateway.AddDevice("esp-bp2");
                 await using var device = await gateway.ConnectDeviceAsync("esp-bp", token, 4);
-                // After a quiet spell a reading is committed at once; the next ones wait for the interval (10 s here).
-                await device.SendAsync(new { type = "data", dataType = "sensor", seq = 1, bootId = 4, data = new { temperature = 20, humidity = 40 } });
-                Assert.True((await device.ReceiveAsync("data_response")).GetProperty("success").GetBoolean());
+                await using var other = await gateway.ConnectDeviceAsync("esp-bp2", otherToken, 1);
+                // After a quiet spell a reading is committed at once; the next ones wait for the interval (10 s here)
+                // when they do not follow an ack of their own connection (those would be committed at once).
+                await other.SendAsync(new { type = "data", dataType = "sensor", seq = 1, bootId = 1, data = new { temperature = 20, humidity = 40 } });
+                Assert.True((await other.ReceiveAsync("data_response")).GetProperty("success").GetBoolean());
                 for (var i = 2; i <= 6; i++)
                 {
                     await device.SendAsync(new { type = "data", dataType = "sensor", seq = i, bootId = 4, data = new { temperature = 20, humidity = 40 } });

@@ -209,23 +209,32 @@ public sealed class ReadingsIngestTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_viewer_may_not_store_sensor_readings_but_any_client_may_store_other_data_types_as_events()
+    public async Task A_viewer_may_store_nothing_and_a_technician_may_store_other_data_types_as_events()
     {
-        var key = _gateway.AddKey("viewer", "viewer-data");
-        await using var viewer = await _gateway.ConnectWithKeyAsync(key);
+        await using var viewer = await _gateway.ConnectWithKeyAsync(_gateway.AddKey("viewer", "viewer-data"));
+        await using var technician = await _gateway.ConnectWithKeyAsync(_gateway.AddKey("technician", "tech-data"));
         await using var subscriber = await _gateway.ConnectWithKeyAsync(_gateway.AddKey("viewer"));
         await subscriber.SendAsync(new { type = "subscribe", topic = "data/#" });
         await subscriber.ReceiveAsync("subscribe_response");
 
+        // Issue 12 item 3: a viewer key wrote 13 MB of "application" events; now every dataType is refused, in order.
         await viewer.SendAsync(new { type = "data", dataType = "sensor", data = new { temperature = 20, humidity = 40 } });
-        var refused = await viewer.ReceiveAsync("data_response");
-        Assert.False(refused.GetProperty("success").GetBoolean());
-        Assert.Equal("forbidden", refused.GetProperty("error").GetString());
         await viewer.SendAsync(new { type = "sensor_data", temperature = 20, humidity = 40 });
-        Assert.Equal("forbidden", (await viewer.ReceiveAsync("data_response")).GetProperty("error").GetString());
+        await viewer.SendAsync(new { type = "data", dataType = "application", seq = 7, data = new { blob = new string('x', 60_000) } });
+        foreach (var seq in new long?[] { null, null, 7 })
+        {
+            var refused = await viewer.ReceiveAsync("data_response");
+            Assert.False(refused.GetProperty("success").GetBoolean());
+            Assert.Equal("forbidden", refused.GetProperty("error").GetString());
+            if (seq is { } s) Assert.Equal(s, refused.GetProperty("seq").GetInt64());
+        }
+        Assert.True(await subscriber.NothingOfTypeAsync("publish", TimeSpan.FromMilliseconds(300)));
+        Assert.Equal(0L, (long)ReadingsDb.Rows(_gateway.DataDir, "SELECT COUNT(*) FROM events")[0][0]!);
 
-        await viewer.SendAsync(new { type = "data", dataType = "application", data = new { message = "hello", user = "ann" }, timestamp = "2026-11-21T10:00:00.000" });
-        var ack = await viewer.ReceiveAsync("data_response");
+        await technician.SendAsync(new { type = "data", dataType = "sensor", data = new { temperature = 20, humidity = 40 } });
+        Assert.Equal("forbidden", (await technician.ReceiveAsync("data_response")).GetProperty("error").GetString());
+        await technician.SendAsync(new { type = "data", dataType = "application", data = new { message = "hello", user = "ann" }, timestamp = "2026-11-21T10:00:00.000" });
+        var ack = await technician.ReceiveAsync("data_response");
         Assert.True(ack.GetProperty("success").GetBoolean(), ack.ToString());
         var id = ack.GetProperty("insertId").GetInt64();
         var published = await subscriber.ReceiveAsync("publish");
@@ -235,7 +244,7 @@ public sealed class ReadingsIngestTests : IAsyncLifetime
 
         var row = Assert.Single(ReadingsDb.Rows(_gateway.DataDir, "SELECT data_type, client_id, principal, data FROM events WHERE id = $id", ("$id", id)));
         Assert.Equal("application", row[0]);
-        Assert.Equal("viewer-data", row[2]);
+        Assert.Equal("tech-data", row[2]);
         Assert.Equal("""{"message":"hello","user":"ann"}""", row[3]);
         Assert.Equal(0, ReadingsDb.ReadingCount(_gateway.DataDir));
     }

@@ -61,7 +61,7 @@ public sealed class RpcDurabilityTests
             await using (var before = await TestGateway.StartAsync(dataDir, Fast))
             {
                 before.AddDevice("esp-1");
-                key = before.AddKey("viewer");
+                key = before.AddKey("technician");
                 // What a crash leaves behind: a call recorded as sent whose answer died with the process.
                 before.Service<RpcCallStore>().Insert(new RpcCall
                 {

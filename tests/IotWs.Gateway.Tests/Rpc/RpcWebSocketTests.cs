@@ -67,7 +67,7 @@ public sealed class RpcWebSocketTests : IAsyncLifetime
         Assert.False(response.GetProperty("success").GetBoolean());
         Assert.Equal("forbidden", response.GetProperty("error").GetString());
         Assert.True(await device.NothingOfTypeAsync("request", TimeSpan.FromMilliseconds(200)));
-        using var http = _gateway.Http(_gateway.AddKey("viewer"));
+        using var http = _gateway.Http(_gateway.AddKey("technician"));
         Assert.Equal("[]", await http.GetStringAsync("/api/rpc"));
     }
 
@@ -92,7 +92,7 @@ public sealed class RpcWebSocketTests : IAsyncLifetime
         Assert.Equal("tech-ws", call.GetProperty("caller").GetString());
         Assert.Equal("technician", call.GetProperty("role").GetString());
         Assert.True(call.GetProperty("result").GetProperty("pong").GetBoolean());
-        using var http = _gateway.Http(_gateway.AddKey("viewer"));
+        using var http = _gateway.Http(_gateway.AddKey("technician"));
         var stored = await GetCallAsync(http, call.GetProperty("id").GetString()!);
         Assert.Equal(call.ToString(), stored.ToString());
     }

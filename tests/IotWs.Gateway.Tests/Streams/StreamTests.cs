@@ -53,9 +53,8 @@ public sealed class StreamTests
     public async Task A_chunk_out_of_order_is_an_error_naming_the_stream_and_expected_sequence_and_the_partial_file_is_deleted()
     {
         await using var gateway = await TestGateway.StartAsync();
-        var key = gateway.AddKey("viewer");
-        await using var uploader = await gateway.ConnectWithKeyAsync(key);
-        await using var watcher = await gateway.ConnectWithKeyAsync(key);
+        await using var uploader = await gateway.ConnectWithKeyAsync(gateway.AddKey("technician"));
+        await using var watcher = await gateway.ConnectWithKeyAsync(gateway.AddKey("viewer"));
         await PubSubTests.Subscribe(watcher, "streams/#");
 
         await uploader.SendAsync(new { type = "stream_start", streamId = "up-1", streamType = "file_upload", metadata = new { filename = "a.txt" } });
@@ -177,5 +176,67 @@ public sealed class StreamTests
         var deadline = DateTime.UtcNow.AddSeconds(5);
         while (Directory.GetFiles(Path.Combine(gateway.DataDir, "uploads")).Length > 0 && DateTime.UtcNow < deadline) await Task.Delay(20);
         Assert.Empty(Directory.GetFiles(Path.Combine(gateway.DataDir, "uploads")));
+    }
+
+    [Fact]
+    public async Task A_viewer_may_not_start_feed_or_end_a_stream_and_nothing_is_relayed_or_written()
+    {
+        await using var gateway = await TestGateway.StartAsync();
+        await using var viewer = await gateway.ConnectWithKeyAsync(gateway.AddKey("viewer"));
+        await using var watcher = await gateway.ConnectWithKeyAsync(gateway.AddKey("viewer"));
+        await PubSubTests.Subscribe(watcher, "streams/#");
+
+        await viewer.SendAsync(new { type = "stream_start", streamId = "v-up", streamType = "file_upload", metadata = new { filename = "v.bin" } });
+        await viewer.SendAsync(new { type = "stream_start", streamId = "v-data", streamType = "data" });
+        await viewer.SendAsync(new { type = "stream_data", streamId = "v-up", data = "aGk=", sequenceNumber = 0 });
+        await viewer.SendAsync(new { type = "stream_end", streamId = "v-up" });
+        for (var i = 0; i < 4; i++)
+        {
+            var error = await viewer.ReceiveAsync("error");
+            Assert.Equal("forbidden", error.GetProperty("code").GetString());
+            Assert.Contains("viewer", error.GetProperty("message").GetString());
+        }
+        Assert.True(await viewer.NothingOfTypeAsync("stream_started", TimeSpan.FromMilliseconds(200)));
+        Assert.True(await watcher.NothingOfTypeAsync("publish", TimeSpan.FromMilliseconds(200)));
+        Assert.False(Directory.Exists(Path.Combine(gateway.DataDir, "uploads")) && Directory.EnumerateFileSystemEntries(Path.Combine(gateway.DataDir, "uploads")).Any());
+    }
+
+    [Fact]
+    public async Task Uploads_past_the_total_quota_are_refused_with_payload_too_large_and_deleting_files_frees_the_space()
+    {
+        await using var gateway = await TestGateway.StartAsync(null, "Streams:MaxUploadBytes=10000");
+        await using var uploader = await gateway.ConnectWithKeyAsync(gateway.AddKey("technician"));
+        var chunk = Convert.ToBase64String(new byte[4000]);
+
+        async Task<JsonElement> Upload(string id, int chunks)
+        {
+            await uploader.SendAsync(new { type = "stream_start", streamId = id, streamType = "file_upload", metadata = new { filename = id + ".bin" } });
+            for (var i = 0; i < chunks; i++) await uploader.SendAsync(new { type = "stream_data", streamId = id, data = chunk, sequenceNumber = i });
+            await uploader.SendAsync(new { type = "stream_end", streamId = id });
+            return await uploader.ReceiveAsync("stream_ended", TimeSpan.FromSeconds(3), m => m.GetProperty("streamId").GetString() == id)
+                ;
+        }
+
+        // 8,000 of 10,000 bytes: fits.
+        var first = await Upload("one", 2);
+        Assert.Equal(8000, first.GetProperty("bytes").GetInt64());
+
+        // The third chunk of 4,000 would pass the quota: the stream is discarded with a clear code and message.
+        await uploader.SendAsync(new { type = "stream_start", streamId = "two", streamType = "file_upload", metadata = new { filename = "two.bin" } });
+        await uploader.ReceiveAsync("stream_started", where: m => m.GetProperty("streamId").GetString() == "two");
+        await uploader.SendAsync(new { type = "stream_data", streamId = "two", data = chunk, sequenceNumber = 0 });
+        var refused = await uploader.ReceiveAsync("error");
+        Assert.Equal("payload_too_large", refused.GetProperty("code").GetString());
+        Assert.Contains("MaxUploadBytes", refused.GetProperty("message").GetString());
+        Assert.Empty(Directory.GetFiles(Path.Combine(gateway.DataDir, "uploads"), "*.part"));
+
+        // A start that declares more than what is left is refused before anything is written.
+        await uploader.SendAsync(new { type = "stream_start", streamId = "three", streamType = "file_upload", metadata = new { filename = "three.bin", size = 5000 } });
+        Assert.Equal("payload_too_large", (await uploader.ReceiveAsync("error")).GetProperty("code").GetString());
+        Assert.Single(Directory.GetFiles(Path.Combine(gateway.DataDir, "uploads")));
+
+        // The operator deletes the old upload: the space is free again.
+        File.Delete(Path.Combine(gateway.DataDir, first.GetProperty("path").GetString()!));
+        Assert.Equal(8000, (await Upload("four", 2)).GetProperty("bytes").GetInt64());
     }
 }

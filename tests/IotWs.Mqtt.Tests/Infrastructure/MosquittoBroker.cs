@@ -149,7 +149,7 @@ internal sealed class MosquittoBroker : IAsyncDisposable
         return certificate;
     }
 
-    private static int FreeLoopbackPort()
+    public static int FreeLoopbackPort()
     {
         var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

@@ -1,6 +1,10 @@
+using System.Buffers;
 using System.Collections.Concurrent;
 using System.Text;
 using Microsoft.Extensions.Logging;
+using MQTTnet;
+using MQTTnet.Formatter;
+using MQTTnet.Protocol;
 using Xunit.Abstractions;
 
 namespace IotWs.Mqtt.Tests.Infrastructure;
@@ -50,56 +54,99 @@ internal static class Eventually
     }
 }
 
-/// <summary>Collects what a client receives.</summary>
-internal sealed class Inbox
+/// <summary>One message as a subscriber received it.</summary>
+internal sealed record Received(string Topic, byte[] Payload, bool Retain, MqttQualityOfServiceLevel Qos)
 {
-    private readonly ConcurrentQueue<MqttApplicationMessage> _messages = new();
+    public string Text => Encoding.UTF8.GetString(Payload);
+}
 
-    public IReadOnlyList<MqttApplicationMessage> Messages => [.. _messages];
+/// <summary>An independent MQTTnet client subscribed to some filters, collecting what it receives.</summary>
+internal sealed class Inbox : IAsyncDisposable
+{
+    private readonly ConcurrentQueue<Received> _messages = new();
+    private readonly IMqttClient _client;
 
-    public static async Task<(MqttClient Client, Inbox Inbox)> SubscribeAsync(int port, params string[] filters)
+    private Inbox(IMqttClient client)
     {
-        var inbox = new Inbox();
-        var client = new MqttClient(TestClients.Options(port, $"sub-{Guid.NewGuid():N}"));
-        client.MessageReceived += inbox.OnMessageAsync;
-        await client.ConnectAsync(new CancellationTokenSource(Eventually.DefaultTimeout).Token);
-        foreach (var filter in filters)
+        _client = client;
+        _client.ApplicationMessageReceivedAsync += e =>
         {
-            await client.SubscribeAsync(filter, MqttQos.AtLeastOnce);
+            var m = e.ApplicationMessage;
+            _messages.Enqueue(new Received(m.Topic, m.Payload.ToArray(), m.Retain, m.QualityOfServiceLevel));
+            return Task.CompletedTask;
+        };
+    }
+
+    public IReadOnlyList<Received> Messages => [.. _messages];
+
+    public bool IsConnected => _client.IsConnected;
+
+    public static async Task<Inbox> SubscribeAsync(int port, params string[] filters) =>
+        await SubscribeAsync(port, null, null, MqttProtocolVersion.V500, filters);
+
+    public static async Task<Inbox> SubscribeAsync(int port, string? username, string? password, MqttProtocolVersion version, params string[] filters)
+    {
+        var inbox = new Inbox(new MqttClientFactory().CreateMqttClient());
+        var options = new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithClientId($"sub-{Guid.NewGuid():N}").WithProtocolVersion(version);
+        if (username is not null) options.WithCredentials(username, password);
+        using var timeout = new CancellationTokenSource(Eventually.DefaultTimeout);
+        var connected = await inbox._client.ConnectAsync(options.Build(), timeout.Token);
+        Assert.Equal(MqttClientConnectResultCode.Success, connected.ResultCode);
+        if (filters.Length > 0)
+        {
+            var subscribe = new MqttClientSubscribeOptionsBuilder();
+            foreach (var filter in filters) subscribe.WithTopicFilter(f => f.WithTopic(filter).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce));
+            await inbox._client.SubscribeAsync(subscribe.Build(), timeout.Token);
         }
 
-        return (client, inbox);
+        return inbox;
     }
 
-    public Task OnMessageAsync(MqttApplicationMessage message)
-    {
-        _messages.Enqueue(message);
-        return Task.CompletedTask;
-    }
+    public async Task PublishAsync(string topic, string payload, bool retain = false) =>
+        await _client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(payload).WithRetainFlag(retain)
+            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
 
-    public async Task<MqttApplicationMessage> WaitForAsync(string topic, string? payload = null)
+    public async Task<Received> WaitForAsync(string topic, string? payload = null, TimeSpan? timeout = null)
     {
-        bool Matches(MqttApplicationMessage m) => m.Topic == topic && (payload is null || Encoding.UTF8.GetString(m.Payload.Span) == payload);
+        bool Matches(Received m) => m.Topic == topic && (payload is null || m.Text == payload);
         await Eventually.UntilAsync(
             () => _messages.Any(Matches),
-            $"'{topic}' {payload} arrives (got: {string.Join(", ", _messages.Select(m => m.Topic))})");
-        return _messages.First(Matches);
+            $"'{topic}' {payload} arrives (got: {string.Join(", ", _messages.Select(m => m.Topic + "=" + (m.Text.Length > 20 ? m.Text[..20] : m.Text)))})",
+            timeout);
+        return _messages.Last(Matches);
+    }
+
+    /// <summary>The newest message on a topic, or null.</summary>
+    public Received? Last(string topic) => _messages.LastOrDefault(m => m.Topic == topic);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_client.IsConnected)
+        {
+            try
+            {
+                await _client.DisconnectAsync();
+            }
+            catch (MQTTnet.Exceptions.MqttCommunicationException)
+            {
+                // The broker is already gone.
+            }
+        }
+
+        _client.Dispose();
     }
 }
 
-internal static class TestClients
+internal static class TestLinks
 {
     /// <summary>Short backoff so reconnect tests finish in a second or two.</summary>
-    public static MqttClientOptions Options(int port, string clientId) => new()
+    public static MqttLinkOptions Options(int port, string clientId) => new()
     {
         Host = "127.0.0.1",
         Port = port,
         ClientId = clientId,
         ReconnectMin = TimeSpan.FromMilliseconds(50),
         ReconnectMax = TimeSpan.FromMilliseconds(500),
-        AckTimeout = TimeSpan.FromSeconds(5),
         ConnectTimeout = TimeSpan.FromSeconds(5),
     };
-
-    public static string Text(this MqttApplicationMessage message) => Encoding.UTF8.GetString(message.Payload.Span);
 }
