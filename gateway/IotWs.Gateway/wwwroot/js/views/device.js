@@ -145,6 +145,9 @@ export function createDeviceView(root, live) {
     const offline = d.status === 'offline';
     refs.now.classList.toggle('unavailable', offline);
     refs.unavailable.hidden = !offline;
+    // Never heard from: there is no last value to date.
+    refs.unavailable.firstChild.textContent = d.lastReading ? 'Unavailable — last value ' : 'Unavailable — no reading yet';
+    refs.lastValue.hidden = !d.lastReading;
     if (offline && refs.lastValue.dataset.iso !== (d.lastReading?.timestamp || '')) setAgo(refs.lastValue, d.lastReading?.timestamp);
     fill(refs.health, sensorHealth(d));
   }

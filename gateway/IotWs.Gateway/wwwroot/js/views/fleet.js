@@ -113,6 +113,9 @@ export function createFleetView(root) {
     const offline = d.status === 'offline';
     card.className = `card status-${d.status || 'unknown'}${offline ? ' unavailable' : ''}`;
     refs.unavailable.hidden = !offline;
+    // Never heard from: there is no last value to date.
+    refs.unavailable.firstChild.textContent = d.lastReading ? 'Unavailable — last value ' : 'Unavailable — no reading yet';
+    refs.lastValue.hidden = !d.lastReading;
     if (offline && refs.lastValue.dataset.iso !== (d.lastReading?.timestamp || '')) setAgo(refs.lastValue, d.lastReading?.timestamp);
     refs.temp.textContent = fixed1(d.lastReading?.temperature);
     refs.hum.textContent = fixed1(d.lastReading?.humidity);
