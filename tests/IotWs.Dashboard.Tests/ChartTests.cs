@@ -122,7 +122,7 @@ public sealed class ChartTests(Browser browser, ITestOutputHelper output)
 
     /// <summary>
     /// Ten thousand points drawn, hovered and zoomed in Chromium. Correctness is asserted; the
-    /// frame times are written to the test output (docs/dashboard.md has the figures), not judged
+    /// frame times are written to the test output, not judged
     /// here: timings do not belong in a test that must pass on any machine.
     /// </summary>
     [ChromiumFact]
