@@ -98,6 +98,9 @@ public static class GatewayServices
     {
         app.UseSecurityHeaders();
         app.UseProblemResponses();
+        // Explicitly after the headers and problem bodies, so a 401/403 challenge carries both.
+        app.UseAuthentication();
+        app.UseAuthorization();
         app.UseWebSockets();
         var socket = app.Services.GetRequiredService<DeviceSocketEndpoint>();
         // The seed's ESP32 sketch connects to "/", everyone else to "/ws": both reach the same endpoint.

@@ -44,7 +44,7 @@ public static class AlertServices
 
         // Acknowledging changes what every operator sees as needing attention, so it takes a technician:
         // a viewer (a household member) only looks. The first acknowledgement is kept; repeating it is harmless.
-        app.MapPost("/api/alerts/{id:long}/ack", (long id, System.Security.Claims.ClaimsPrincipal user, AlertEvaluator evaluator) =>
+        app.MapPost("/api/alerts/{id}/ack", (long id, System.Security.Claims.ClaimsPrincipal user, AlertEvaluator evaluator) =>
         {
             var alert = evaluator.Acknowledge(id, user.Principal());
             return alert is null

@@ -40,7 +40,7 @@ public sealed class ProblemResponseTests
         await AssertProblemAsync(await viewer.GetAsync("/api/alerts?limit=abc"), HttpStatusCode.BadRequest, "limit");
         await AssertProblemAsync(await viewer.GetAsync("/api/alerts?state=maybe"), HttpStatusCode.BadRequest, "state");
         await AssertProblemAsync(await viewer.GetAsync("/api/devices/esp-problem/readings?from=yesterday"), HttpStatusCode.BadRequest, "'from'");
-        await AssertProblemAsync(await viewer.GetAsync("/api/rpc?limit=0"), HttpStatusCode.BadRequest, "limit");
+        await AssertProblemAsync(await gateway.Http(gateway.AddKey("technician")).GetAsync("/api/rpc?limit=0"), HttpStatusCode.BadRequest, "limit");
         await AssertProblemAsync(await technician.PostAsync("/api/devices/esp-problem/rpc", new StringContent("{not json", null, "application/json")), HttpStatusCode.BadRequest, "JSON");
 
         // 401 and 403
@@ -52,7 +52,7 @@ public sealed class ProblemResponseTests
         await AssertProblemAsync(await viewer.GetAsync("/api/nothing-here"), HttpStatusCode.NotFound, "/api/nothing-here");
         await AssertProblemAsync(await anonymous.GetAsync("/js/missing.js"), HttpStatusCode.NotFound);
         await AssertProblemAsync(await viewer.GetAsync("/api/devices/nope"), HttpStatusCode.NotFound, "nope");
-        await AssertProblemAsync(await viewer.GetAsync("/api/rpc/no-such-call"), HttpStatusCode.NotFound);
+        await AssertProblemAsync(await gateway.Http(gateway.AddKey("technician")).GetAsync("/api/rpc/no-such-call"), HttpStatusCode.NotFound);
 
         // 405: a route that exists, with the wrong method.
         await AssertProblemAsync(await viewer.PostAsync("/api/status", null), HttpStatusCode.MethodNotAllowed, "GET");
@@ -73,7 +73,7 @@ public sealed class ProblemResponseTests
             drop.CommandText = "DROP TABLE rpc_calls";
             drop.ExecuteNonQuery();
         }
-        var failed = await viewer.GetAsync("/api/rpc");
+        var failed = await gateway.Http(gateway.AddKey("technician")).GetAsync("/api/rpc");
         await AssertProblemAsync(failed, HttpStatusCode.InternalServerError, "log");
         Assert.DoesNotContain("SqliteException", await failed.Content.ReadAsStringAsync(), StringComparison.Ordinal);
 
