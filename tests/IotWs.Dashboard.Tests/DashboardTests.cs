@@ -115,6 +115,8 @@ public sealed class DashboardTests(Browser browser, ITestOutputHelper output)
         var card = page.GetByTestId("device-card-esp32-shed");
         await Expect(status).ToContainTextAsync("online", new() { Timeout = 5000 });
         await Expect(card).Not.ToHaveClassAsync(new Regex("unavailable"));
+        // The live colour is read once the reading is on the card (before it, the card says "no reading yet" in grey).
+        await Expect(page.GetByTestId("device-temp-esp32-shed")).ToHaveTextAsync("18.0");
         var liveColour = await page.GetByTestId("device-values-esp32-shed").EvaluateAsync<string>("e => getComputedStyle(e).color");
         await Expect(status).ToContainTextAsync("stale", new() { Timeout = 15_000 });
         await Expect(status).ToContainTextAsync("offline", new() { Timeout = 15_000 });

@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Http.HttpResults;
 using System.Text.Json.Nodes;
 using IotWs.Gateway.Http;
 using IotWs.Gateway.Status;
@@ -31,29 +32,29 @@ public static class AlertServices
     /// </summary>
     public static IEndpointRouteBuilder MapAlertsApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/api/alerts", (AlertStore store, string? state, string? deviceId, int? limit) =>
+        app.MapGet("/api/alerts", Results<ProblemHttpResult, ContentHttpResult> (AlertStore store, string? state, string? deviceId, int? limit) =>
         {
             if (state is not (null or Alert.Active or Alert.Cleared))
-                return Results.Problem(statusCode: 400, title: "Bad state", detail: "state must be 'active' or 'cleared'.");
+                return TypedResults.Problem(statusCode: 400, title: "Bad state", detail: "state must be 'active' or 'cleared'.");
             if (limit is < 1 or > 1000)
-                return Results.Problem(statusCode: 400, title: "Bad limit", detail: "limit must be between 1 and 1000.");
+                return TypedResults.Problem(statusCode: 400, title: "Bad limit", detail: "limit must be between 1 and 1000.");
             var alerts = new JsonArray();
             foreach (var alert in store.List(state, string.IsNullOrEmpty(deviceId) ? null : deviceId, limit ?? 100)) alerts.Add(alert.ToJson());
-            return Results.Text(WireJson.ToText(alerts), "application/json");
+            return TypedResults.Text(WireJson.ToText(alerts), "application/json");
         }).RequireAuthorization(AccessPolicies.Viewer);
 
         // Acknowledging changes what every operator sees as needing attention, so it takes a technician:
         // a viewer (a household member) only looks. The first acknowledgement is kept; repeating it is harmless.
-        app.MapPost("/api/alerts/{id}/ack", (long id, System.Security.Claims.ClaimsPrincipal user, AlertEvaluator evaluator) =>
+        app.MapPost("/api/alerts/{id}/ack", Results<ProblemHttpResult, ContentHttpResult> (long id, System.Security.Claims.ClaimsPrincipal user, AlertEvaluator evaluator) =>
         {
             var alert = evaluator.Acknowledge(id, user.Principal());
             return alert is null
-                ? Results.Problem(statusCode: 404, title: "No such alert", detail: $"There is no alert {id}.")
-                : Results.Text(WireJson.ToText(alert.ToJson()), "application/json");
+                ? TypedResults.Problem(statusCode: 404, title: "No such alert", detail: $"There is no alert {id}.")
+                : TypedResults.Text(WireJson.ToText(alert.ToJson()), "application/json");
         }).RequireAuthorization(AccessPolicies.Technician);
 
         // Sensor failures judged over the window (not since boot), for the dashboard's cards.
-        app.MapGet("/api/alerts/sensors", (SensorHealthWindow sensors) => Results.Text(WireJson.ToText(sensors.ToJson()), "application/json"))
+        app.MapGet("/api/alerts/sensors", (SensorHealthWindow sensors) => TypedResults.Text(WireJson.ToText(sensors.ToJson()), "application/json"))
             .RequireAuthorization(AccessPolicies.Viewer);
         return app;
     }
