@@ -60,6 +60,7 @@ internal static class ServeCommand
         InvalidOperationException { InnerException: FormatException or InvalidCastException or OverflowException } c => $"Configuration error: {c.InnerException!.Message} {c.Message}",
         DataDirectoryInUseException d => $"error: {d.Message}",
         Tls.TlsSetupException t => $"error: {t.Message}",
+        Mqtt.EmbeddedBrokerException m => $"error: {m.Message}",
         IOException { InnerException: AddressInUseException } a => $"error: {a.Message.TrimEnd('.')} (another gateway or program listens there; choose another with --urls).",
         AggregateException { InnerExceptions.Count: 1 } g => StartFailure(g.InnerExceptions[0]),
         _ => null,

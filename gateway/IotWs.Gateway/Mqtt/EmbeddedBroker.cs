@@ -1,11 +1,13 @@
 using System.Buffers;
 using System.Net;
+using System.Net.Sockets;
 using System.Threading.Channels;
 using IotWs.Gateway.Identity;
 using IotWs.Mqtt;
 using IotWs.Protocol;
 using Microsoft.Extensions.Options;
 using MQTTnet;
+using MQTTnet.Formatter;
 using MQTTnet.Protocol;
 using MQTTnet.Server;
 
@@ -13,8 +15,9 @@ namespace IotWs.Gateway.Mqtt;
 
 /// <summary>
 /// An MQTT broker inside the gateway (MQTTnet.Server), for a Pi without Mosquitto. Clients log in with an API key
-/// as password (any user name); every key role may subscribe; only the gateway publishes under the topic prefix,
-/// except command topics, which a technician or admin key may publish when Gateway:Mqtt:Commands is on.
+/// as password (any user name); every key role may subscribe; only the gateway publishes under the topic prefix and
+/// the discovery prefix (Home Assistant's {discovery}/status excepted), except command topics, which a technician or
+/// admin key may publish when Gateway:Mqtt:Commands is on. Elsewhere any logged-in client may publish.
 /// </summary>
 public sealed partial class EmbeddedBroker : IMqttOutlet, IAsyncDisposable
 {
@@ -27,6 +30,7 @@ public sealed partial class EmbeddedBroker : IMqttOutlet, IAsyncDisposable
     private readonly ILogger<EmbeddedBroker> _logger;
     private readonly Channel<MqttApplicationMessage> _outgoing;
     private readonly string _prefix;
+    private readonly string _discoveryPrefix;
     private MqttServer? _server;
     private Task? _injector;
     private long _refusedConnections;
@@ -38,6 +42,7 @@ public sealed partial class EmbeddedBroker : IMqttOutlet, IAsyncDisposable
         _identities = identities;
         _logger = logger;
         _prefix = _options.TopicPrefix + "/";
+        _discoveryPrefix = _options.DiscoveryPrefix + "/";
         // The gateway's publishes reach the broker in order; a stuck broker drops the oldest instead of growing.
         _outgoing = Channel.CreateBounded<MqttApplicationMessage>(new BoundedChannelOptions(_options.QueueCapacity)
         {
@@ -57,15 +62,27 @@ public sealed partial class EmbeddedBroker : IMqttOutlet, IAsyncDisposable
 
     public async Task StartAsync()
     {
+        // MQTTnet listens on IPv4 and IPv6 separately: 0.0.0.0 means both "any" addresses, any other address only itself.
+        var bind = IPAddress.Parse(_options.Broker.BindAddress);
+        var everywhere = bind.Equals(IPAddress.Any);
         var server = new MqttServerFactory().CreateMqttServer(new MqttServerOptionsBuilder()
             .WithDefaultEndpoint()
-            .WithDefaultEndpointBoundIPAddress(IPAddress.Parse(_options.Broker.BindAddress))
+            .WithDefaultEndpointBoundIPAddress(everywhere || bind.AddressFamily == AddressFamily.InterNetwork ? bind : IPAddress.None)
+            .WithDefaultEndpointBoundIPV6Address(everywhere ? IPAddress.IPv6Any : bind.AddressFamily == AddressFamily.InterNetworkV6 ? bind : IPAddress.None)
             .WithDefaultEndpointPort(_options.Broker.Port)
             .Build());
         server.ValidatingConnectionAsync += ValidateConnectionAsync;
         server.InterceptingSubscriptionAsync += InterceptSubscriptionAsync;
         server.InterceptingPublishAsync += InterceptPublishAsync;
-        await server.StartAsync();
+        try
+        {
+            await server.StartAsync();
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
+        {
+            server.Dispose();
+            throw new EmbeddedBrokerException($"the embedded MQTT broker cannot listen on {_options.Broker.BindAddress}:{_options.Broker.Port}: the port is in use (a Mosquitto on this machine? point Gateway:Mqtt at it instead, or choose another Gateway:Mqtt:Broker:Port).");
+        }
         _server = server;
         _injector = Task.Run(InjectAsync);
         LogListening(_logger, _options.Broker.BindAddress, _options.Broker.Port);
@@ -119,6 +136,13 @@ public sealed partial class EmbeddedBroker : IMqttOutlet, IAsyncDisposable
             return Task.CompletedTask;
         }
         e.SessionItems[RoleItem] = identity.Role;
+        // An MQTT 5 client may leave its id to the broker (mosquitto_sub does unless given -i). MQTT 3.1.1 has no way
+        // to tell the client an assigned id, so MQTTnet refuses an empty one there ("identifier rejected").
+        if (string.IsNullOrEmpty(e.ClientId))
+        {
+            if (e.ProtocolVersion == MqttProtocolVersion.V500) e.AssignedClientIdentifier = "iotws-" + Guid.NewGuid().ToString("N")[..16];
+            else LogNoClientId(_logger, e.RemoteEndPoint?.ToString());
+        }
         return Task.CompletedTask;
     }
 
@@ -137,8 +161,7 @@ public sealed partial class EmbeddedBroker : IMqttOutlet, IAsyncDisposable
     {
         if (e.SessionItems.Contains(GatewaySender)) return Task.CompletedTask;
         var topic = e.ApplicationMessage.Topic;
-        var isOurs = topic.StartsWith(_prefix, StringComparison.Ordinal) || topic == _options.TopicPrefix;
-        if (!isOurs) return Task.CompletedTask;
+        if (!IsGatewayTopic(topic)) return Task.CompletedTask;
         var role = e.SessionItems[RoleItem] as string;
         var isCommand = _options.Commands.Enabled && IsCommandTopic(topic);
         if (!isCommand || role is null || !Roles.CanOperate(role))
@@ -151,6 +174,17 @@ public sealed partial class EmbeddedBroker : IMqttOutlet, IAsyncDisposable
         }
         CommandReceived?.Invoke(topic, e.ApplicationMessage.Payload.ToArray());
         return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// The gateway's topics: everything under the topic prefix, and discovery (a forged config could point an entity
+    /// anywhere) except Home Assistant's own status topic, where it announces itself.
+    /// </summary>
+    private bool IsGatewayTopic(string topic)
+    {
+        if (topic == _options.TopicPrefix || topic.StartsWith(_prefix, StringComparison.Ordinal)) return true;
+        if (topic == _options.DiscoveryPrefix) return true;
+        return topic.StartsWith(_discoveryPrefix, StringComparison.Ordinal) && topic != _discoveryPrefix + "status";
     }
 
     private bool IsCommandTopic(string topic)
@@ -167,9 +201,15 @@ public sealed partial class EmbeddedBroker : IMqttOutlet, IAsyncDisposable
     [LoggerMessage(42, LogLevel.Warning, "Embedded MQTT broker refused client {ClientId} from {Remote}: the password must be an API key")]
     private static partial void LogRefusedConnection(ILogger logger, string clientId, string? remote);
 
+    [LoggerMessage(45, LogLevel.Warning, "Embedded MQTT broker refused an MQTT 3.1.1 client from {Remote} without a client id: give it one (mosquitto_sub -i NAME) or connect with MQTT 5 (-V mqttv5)")]
+    private static partial void LogNoClientId(ILogger logger, string? remote);
+
     [LoggerMessage(43, LogLevel.Warning, "Embedded MQTT broker refused a publish by {ClientId} on {Topic} (role {Role}): only the gateway publishes there")]
     private static partial void LogRefusedPublish(ILogger logger, string clientId, string topic, string role);
 
     [LoggerMessage(44, LogLevel.Warning, "Embedded MQTT broker could not take the gateway's message on {Topic}: {Reason}")]
     private static partial void LogInjectFailed(ILogger logger, string topic, string reason);
 }
+
+/// <summary>The embedded broker cannot start (its port is taken): one line for the operator.</summary>
+public sealed class EmbeddedBrokerException(string message) : Exception(message);

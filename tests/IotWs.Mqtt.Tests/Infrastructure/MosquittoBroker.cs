@@ -31,6 +31,12 @@ internal sealed class MosquittoBroker : IAsyncDisposable
             $"persistence {(persistent ? "true" : "false")}",
             $"persistence_location {_directory}/",
             $"log_dest file {LogPath}",
+            // "subscribe" lines let a test see which filters a client really subscribed (the broker's view, not the client's).
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            "log_type information",
+            "log_type subscribe",
             "user root",
         ];
         if (tls)
@@ -115,7 +121,18 @@ internal sealed class MosquittoBroker : IAsyncDisposable
         _process = null;
     }
 
-    public string ReadLog() => File.Exists(LogPath) ? File.ReadAllText(LogPath) : "(no log)";
+    public string ReadLog()
+    {
+        if (!File.Exists(LogPath)) return "(no log)";
+        // Mosquitto keeps the file open for writing: share it rather than fail.
+        using var stream = new FileStream(LogPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
+
+    /// <summary>Waits until the broker's log has a line containing <paramref name="text"/> (e.g. a client's subscription).</summary>
+    public Task WaitForLogAsync(string text, TimeSpan? timeout = null) =>
+        Eventually.UntilAsync(() => ReadLog().Contains(text, StringComparison.Ordinal), $"the Mosquitto log shows '{text}'", timeout);
 
     public async ValueTask DisposeAsync()
     {
