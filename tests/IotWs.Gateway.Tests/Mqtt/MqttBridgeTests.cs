@@ -50,10 +50,25 @@ public sealed class MqttBridgeTests
         Assert.Equal("Attic", block.GetProperty("name").GetString());
         Assert.Equal(MqttBridge.BoardModel, block.GetProperty("model").GetString());
         Assert.Equal("1.0.0", block.GetProperty("sw_version").GetString());
-        Assert.StartsWith("iotws_", block.GetProperty("via_device").GetString(), StringComparison.Ordinal);
-        foreach (var entity in new[] { "humidity", "rssi", "last_seen", "boot" })
+        Assert.Equal("iotws_esp-attic_temperature", config.GetProperty("unique_id").GetString());
+        Assert.Equal("°C", config.GetProperty("unit_of_measurement").GetString());
+        Assert.Equal("iotws/esp-attic/state", config.GetProperty("state_topic").GetString());
+        // via_device names the gateway's own device, whose discovery is published too.
+        var gatewayDevice = block.GetProperty("via_device").GetString()!;
+        var connectivity = inbox.Messages.Last(m => m.Topic.StartsWith("homeassistant/binary_sensor/", StringComparison.Ordinal) && m.Topic.EndsWith("_connectivity/config", StringComparison.Ordinal));
+        Assert.Equal(gatewayDevice, JsonDocument.Parse(connectivity.Payload).RootElement.GetProperty("device").GetProperty("identifiers")[0].GetString());
+        var humidity = JsonDocument.Parse((await inbox.WaitForAsync("homeassistant/sensor/esp-attic_humidity/config")).Payload).RootElement;
+        Assert.Equal(("humidity", "measurement", 1, "iotws_esp-attic_humidity"),
+            (humidity.GetProperty("device_class").GetString(), humidity.GetProperty("state_class").GetString(), humidity.GetProperty("suggested_display_precision").GetInt32(), humidity.GetProperty("unique_id").GetString()));
+        foreach (var (entity, deviceClass) in new[] { ("rssi", "signal_strength"), ("last_seen", "timestamp"), ("boot", null) })
         {
-            await inbox.WaitForAsync($"homeassistant/sensor/esp-attic_{entity}/config");
+            var diagnostic = JsonDocument.Parse((await inbox.WaitForAsync($"homeassistant/sensor/esp-attic_{entity}/config")).Payload).RootElement;
+            Assert.Equal("diagnostic", diagnostic.GetProperty("entity_category").GetString());
+            Assert.Equal($"iotws_esp-attic_{entity}", diagnostic.GetProperty("unique_id").GetString());
+            Assert.Equal("iotws/esp-attic/diagnostics", diagnostic.GetProperty("state_topic").GetString());
+            Assert.Equal("all", diagnostic.GetProperty("availability_mode").GetString());
+            Assert.Equal(gatewayDevice, diagnostic.GetProperty("device").GetProperty("via_device").GetString());
+            Assert.Equal(deviceClass, diagnostic.TryGetProperty("device_class", out var c) ? c.GetString() : null);
         }
 
         using var http = gateway.Http(gateway.AddKey("viewer"));
@@ -198,5 +213,59 @@ public sealed class MqttBridgeTests
                 .All(a => inbox.Last(a.GetProperty("topic").GetString()!)?.Text == a.GetProperty("payload_available").GetString());
             Assert.False(available, $"{entity.GetProperty("unique_id")} would still be shown as live");
         }
+    }
+
+    [MosquittoFact(needsClients: true)]
+    public async Task Over_TLS_with_the_brokers_CA_file_the_bridge_publishes_and_mosquitto_sub_reads_it_back()
+    {
+        await using var broker = await MosquittoBroker.StartAsync(tls: true);
+        await using var gateway = await TestGateway.StartAsync(null, Bridge(broker, "Mqtt:UseTls=true", $"Mqtt:CaCertificate={broker.CertificatePath}"));
+        var bridge = gateway.Service<MqttBridge>();
+        await Eventually.UntilAsync(() => bridge.Snapshot()!["connected"]!.GetValue<bool>() && bridge.QueueDepth == 0, "the bridge is connected over TLS and idle");
+
+        // Mosquitto's own client, trusting the same file, reads the retained availability over TLS.
+        var seen = await MosquittoClients.RunAsync(MosquittoBroker.SubscriberPath,
+            ["-h", "127.0.0.1", "-p", $"{broker.Port}", "--cafile", broker.CertificatePath, "-t", "iotws/gateway/availability", "-C", "1", "-W", "10", "-F", "%r %t %p"]);
+        Assert.True(seen.ExitCode == 0, seen.ToString());
+        Assert.Equal("1 iotws/gateway/availability online", seen.Out.Trim());
+    }
+
+    [MosquittoFact]
+    public async Task Over_TLS_without_the_CA_file_the_bridge_never_connects_and_status_says_why()
+    {
+        await using var broker = await MosquittoBroker.StartAsync(tls: true);
+        await using var gateway = await TestGateway.StartAsync(null, Bridge(broker, "Mqtt:UseTls=true"));
+        using var http = gateway.Http(gateway.AddKey("viewer"));
+        JsonElement status = default;
+        await Eventually.UntilAsync(() =>
+        {
+            status = JsonDocument.Parse(http.GetStringAsync("/api/status").GetAwaiter().GetResult()).RootElement.GetProperty("mqtt");
+            return status.GetProperty("lastError").ValueKind == JsonValueKind.String;
+        }, "the status shows the failed attempt");
+
+        Assert.False(status.GetProperty("connected").GetBoolean());
+        Assert.Contains("certificate", status.GetProperty("lastError").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_CA_file_that_does_not_exist_stops_the_start_with_its_name()
+    {
+        var missing = Path.Combine(Path.GetTempPath(), $"iotws-no-ca-{Guid.NewGuid():N}.pem");
+        var e = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(() =>
+            TestGateway.StartAsync(null, "Mqtt:Enabled=true", "Mqtt:UseTls=true", $"Mqtt:CaCertificate={missing}"));
+        Assert.Equal($"Gateway:Mqtt:CaCertificate {missing} does not exist.", Assert.Single(e.Failures));
+    }
+
+    [MosquittoFact]
+    public async Task ProtocolVersion_3_1_1_is_used_when_configured()
+    {
+        await using var broker = await MosquittoBroker.StartAsync();
+        await using var gateway = await TestGateway.StartAsync(null, Bridge(broker, "Mqtt:ProtocolVersion=3.1.1", "Mqtt:ClientId=iotws-v311-test"));
+        await using var inbox = await Inbox.SubscribeAsync(broker.Port, "iotws/gateway/availability");
+        await inbox.WaitForAsync("iotws/gateway/availability", "online");
+        var bridge = gateway.Service<MqttBridge>();
+        Assert.Equal("3.1.1", bridge.Snapshot()!["protocolVersion"]!.GetValue<string>());
+        // The broker's log names the protocol of each connection: p2 is MQTT 3.1.1 (p5 would be MQTT 5).
+        await broker.WaitForLogAsync("as iotws-v311-test (p2,");
     }
 }

@@ -47,6 +47,9 @@ internal sealed class MosquittoBroker : IAsyncDisposable
         File.WriteAllLines(_configPath, config);
     }
 
+    /// <summary>The PEM file of the broker's self-signed certificate (TLS only): what an operator hands to Gateway:Mqtt:CaCertificate.</summary>
+    public string CertificatePath => Path.Combine(_directory, "broker.crt");
+
     /// <summary>The broker's self-signed certificate when started with TLS.</summary>
     public X509Certificate2? Certificate { get; }
 
