@@ -38,7 +38,7 @@ public sealed class MqttBridgeOptions
 public sealed class MqttCommandOptions
 {
     public bool Enabled { get; set; }
-    /// <summary>The name of the API key (keys add NAME technician) commands run as: its role applies and it is the audit log's caller.</summary>
+    /// <summary>The name of the API key (keys add NAME --role technician) commands run as: its role applies and it is the audit log's caller.</summary>
     public string? ApiKeyName { get; set; }
 }
 

@@ -49,7 +49,7 @@ internal sealed partial class MqttCommands(
         var name = _options.ApiKeyName;
         // Looked up on every command, so revoking the key (or changing its role) takes effect at once.
         var key = identities.ListKeys().FirstOrDefault(k => k.Name == name && !k.Revoked)
-            ?? throw new RpcException(ErrorCodes.Forbidden, $"Gateway:Mqtt:Commands:ApiKeyName '{name}' is not an active API key: add it with 'keys add {name} technician'.");
+            ?? throw new RpcException(ErrorCodes.Forbidden, $"Gateway:Mqtt:Commands:ApiKeyName '{name}' is not an active API key: add it with 'keys add {name} --role technician'.");
         if (!Roles.CanOperate(key.Role))
             throw new RpcException(ErrorCodes.Forbidden, $"API key '{name}' has role '{key.Role}', which may not call devices.");
         return new RpcCaller(key.Name, key.Role);

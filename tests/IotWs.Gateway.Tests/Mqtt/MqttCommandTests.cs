@@ -88,7 +88,7 @@ public sealed class MqttCommandTests
 
         var result = JsonDocument.Parse((await inbox.WaitForAsync("iotws/esp-loft/command/ping/result")).Payload).RootElement;
         Assert.Equal("forbidden", result.GetProperty("error").GetString());
-        Assert.Equal("Gateway:Mqtt:Commands:ApiKeyName 'ha-gone' is not an active API key: add it with 'keys add ha-gone technician'.", result.GetProperty("message").GetString());
+        Assert.Equal("Gateway:Mqtt:Commands:ApiKeyName 'ha-gone' is not an active API key: add it with 'keys add ha-gone --role technician'.", result.GetProperty("message").GetString());
     }
 
     [MosquittoFact]
