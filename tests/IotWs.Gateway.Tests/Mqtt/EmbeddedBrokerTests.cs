@@ -173,6 +173,39 @@ public sealed class EmbeddedBrokerTests
     }
 
     [MosquittoFact(needsClients: true)]
+    public async Task A_clients_last_will_under_the_prefix_is_refused_like_any_other_publish()
+    {
+        var port = MosquittoBroker.FreeLoopbackPort();
+        await using var gateway = await TestGateway.StartAsync(null, Broker(port));
+        var viewer = gateway.AddKey("viewer");
+        // A viewer that leaves a will saying the gateway is offline, then dies without DISCONNECT.
+        // stdbuf: mosquitto_sub's debug lines would otherwise sit in its stdout buffer until it exits.
+        var info = new System.Diagnostics.ProcessStartInfo("stdbuf",
+            ["-oL", MosquittoBroker.SubscriberPath, "-d", "-h", "127.0.0.1", "-p", $"{port}", "-i", "forger", "-u", MosquittoClients.User, "-P", viewer, "-t", "x",
+             "--will-topic", "iotws/gateway/availability", "--will-payload", "offline", "--will-retain", "--will-qos", "1"])
+        {
+            RedirectStandardOutput = true,
+            UseShellExecute = false,
+        };
+        using (var forger = System.Diagnostics.Process.Start(info)!)
+        {
+            var subscribed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            forger.OutputDataReceived += (_, e) => { if (e.Data?.Contains("received SUBACK", StringComparison.Ordinal) == true) subscribed.TrySetResult(); };
+            forger.BeginOutputReadLine();
+            await subscribed.Task.WaitAsync(TimeSpan.FromSeconds(20));
+            forger.Kill();
+            await forger.WaitForExitAsync();
+        }
+
+        // The will went through the same rule as a publish: refused and counted; the retained availability is the gateway's.
+        using var http = gateway.Http(viewer);
+        await Eventually.UntilAsync(() => JsonDocument.Parse(http.GetStringAsync("/api/status").GetAwaiter().GetResult()).RootElement
+            .GetProperty("mqtt").GetProperty("embeddedBroker").GetProperty("refusedPublishes").GetInt64() == 1, "the will is refused");
+        var seen = await SubscribeUntilAsync(port, viewer, "mqttv311", l => l.StartsWith("1 iotws/gateway/availability ", StringComparison.Ordinal), "iotws/gateway/availability");
+        Assert.Equal(["1 iotws/gateway/availability online"], seen.OutLines);
+    }
+
+    [MosquittoFact(needsClients: true)]
     public async Task A_technician_key_may_send_a_command_through_the_embedded_broker_and_gets_the_result()
     {
         var port = MosquittoBroker.FreeLoopbackPort();
