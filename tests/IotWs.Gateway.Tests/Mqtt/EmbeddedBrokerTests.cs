@@ -82,8 +82,8 @@ public sealed class EmbeddedBrokerTests
         var token = gateway.AddDevice("esp-live");
         await using var device = await gateway.ConnectDeviceAsync("esp-live", token);
         var viewer = gateway.AddKey("viewer");
-        var listening = MosquittoClients.SubscribeFirstAsync(port, viewer, 20, "mqttv311", "iotws/esp-live/state");
-        // Nothing is retained on the topic yet; readings follow until mosquitto_sub (subscribed at some point) prints one.
+        var listening = MosquittoClients.SubscribeFirstLiveAsync(port, viewer, 20, "mqttv311", "iotws/esp-live/state");
+        // Readings follow until mosquitto_sub (subscribed at some point) prints a live one.
         for (var seq = 1; !listening.IsCompleted && seq < 60; seq++)
         {
             await device.SendAsync(new { type = "data", seq, data = new { temperature = 19.75, humidity = 55 } });

@@ -36,10 +36,10 @@ internal static class MosquittoClients
         return RunAsync(MosquittoBroker.SubscriberPath, args);
     }
 
-    /// <summary><c>mosquitto_sub</c> that exits after the first message (or <paramref name="seconds"/>).</summary>
-    public static Task<Run> SubscribeFirstAsync(int port, string? password, int seconds, string version, string topic)
+    /// <summary><c>mosquitto_sub</c> that exits after the first live (not retained: <c>-R</c>) message, or after <paramref name="seconds"/>.</summary>
+    public static Task<Run> SubscribeFirstLiveAsync(int port, string? password, int seconds, string version, string topic)
     {
-        List<string> args = ["-h", "127.0.0.1", "-p", $"{port}", "-V", version, "-i", NewClientId(), "-W", $"{seconds}", "-C", "1", "-F", "%r %t %p", "-q", "1", "-t", topic];
+        List<string> args = ["-h", "127.0.0.1", "-p", $"{port}", "-V", version, "-i", NewClientId(), "-W", $"{seconds}", "-C", "1", "-R", "-F", "%r %t %p", "-q", "1", "-t", topic];
         Credentials(args, password);
         return RunAsync(MosquittoBroker.SubscriberPath, args);
     }
