@@ -28,7 +28,7 @@ namespace IotWs.Firmware.Core
         private readonly ReadingUplink _uplink;
         private readonly SensorHealth _health = new SensorHealth();
         private readonly RpcDispatcher _rpc;
-        private readonly Func<Hashtable, bool> _send;
+        private readonly MessageSender _send;
 
         private ConnectionState _state = ConnectionState.Disconnected;
         private bool _started;
@@ -68,7 +68,7 @@ namespace IotWs.Firmware.Core
             _buffer = new ReadingBuffer(settings.BufferCapacity);
             _uplink = new ReadingUplink(_buffer, settings);
             _rpc = new RpcDispatcher(this);
-            _send = Send;
+            _send = new MessageSender(Send);
         }
 
         public ConnectionState State
