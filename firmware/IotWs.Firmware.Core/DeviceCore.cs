@@ -29,6 +29,9 @@ namespace IotWs.Firmware.Core
         private readonly SensorHealth _health = new SensorHealth();
         private readonly RpcDispatcher _rpc;
         private readonly MessageSender _send;
+        private readonly string[] _gatewayUrls;
+        private int _gatewayIndex;
+        private long _failovers;
 
         private ConnectionState _state = ConnectionState.Disconnected;
         private bool _started;
@@ -69,6 +72,7 @@ namespace IotWs.Firmware.Core
             _uplink = new ReadingUplink(_buffer, settings);
             _rpc = new RpcDispatcher(this);
             _send = new MessageSender(Send);
+            _gatewayUrls = settings.EffectiveGatewayUrls;
         }
 
         public ConnectionState State
@@ -156,6 +160,18 @@ namespace IotWs.Firmware.Core
             get { return _connectAttempts; }
         }
 
+        /// <summary>The gateway URL the next (or current) connect goes to.</summary>
+        public string CurrentGatewayUrl
+        {
+            get { return _gatewayUrls[_gatewayIndex]; }
+        }
+
+        /// <summary>Times the device moved on to the next gateway URL.</summary>
+        public long Failovers
+        {
+            get { return _failovers; }
+        }
+
         /// <summary>Close status of the last link that ended (0 before any).</summary>
         public int LastCloseCode
         {
@@ -233,12 +249,12 @@ namespace IotWs.Firmware.Core
                     break;
                 case ConnectionState.Connecting:
                     if (now - _stateSince > _settings.ConnectTimeoutMs)
-                        Disconnect(now, CloseCodes.Normal, BackoffKind.Normal, "connect timed out");
+                        Disconnect(now, CloseCodes.Normal, BackoffKind.Normal, "connect timed out", true);
                     break;
                 case ConnectionState.AwaitWelcome:
                 case ConnectionState.AwaitAuth:
                     if (now - _stateSince > _settings.HandshakeTimeoutMs)
-                        Disconnect(now, CloseCodes.Normal, BackoffKind.Normal, "no welcome/auth_response in time");
+                        Disconnect(now, CloseCodes.Normal, BackoffKind.Normal, "no welcome/auth_response in time", true);
                     break;
                 case ConnectionState.Running:
                     RunConnected(now);
@@ -296,17 +312,23 @@ namespace IotWs.Firmware.Core
             bool started;
             try
             {
-                started = _transport.Connect(_settings.GatewayUrl, new ConnectionEvents(_inbox, _generation));
+                started = _transport.Connect(_gatewayUrls[_gatewayIndex], new ConnectionEvents(_inbox, _generation));
             }
             catch (Exception ex)
             {
                 _log.Warn("connect threw: " + ex.Message);
                 started = false;
             }
-            if (!started) Disconnect(now, CloseCodes.Normal, BackoffKind.Normal, "connect failed");
+            if (!started) Disconnect(now, CloseCodes.Normal, BackoffKind.Normal, "connect failed", true);
         }
 
         private void Disconnect(long now, int closeCode, BackoffKind kind, string reason)
+        {
+            Disconnect(now, closeCode, kind, reason, false);
+        }
+
+        // gatewayLost: this gateway failed us (no link, no answer), so the next attempt goes to the next URL.
+        private void Disconnect(long now, int closeCode, BackoffKind kind, string reason, bool gatewayLost)
         {
             // Whatever the old link still reports from now on belongs to a past generation.
             _generation++;
@@ -318,7 +340,17 @@ namespace IotWs.Firmware.Core
             {
                 _log.Warn("close failed: " + ex.Message);
             }
+            if (gatewayLost) MoveToNextGateway();
             EnterBackoff(now, kind, reason);
+        }
+
+        /// <summary>Failover: the next connect goes to the next gateway URL (round robin); one URL stays put.</summary>
+        private void MoveToNextGateway()
+        {
+            if (_gatewayUrls.Length < 2) return;
+            _gatewayIndex = (_gatewayIndex + 1) % _gatewayUrls.Length;
+            _failovers++;
+            _log.Info("next gateway: " + _gatewayUrls[_gatewayIndex]);
         }
 
         private void EnterBackoff(long now, BackoffKind kind, string reason)
@@ -386,6 +418,8 @@ namespace IotWs.Firmware.Core
             BackoffKind kind = BackoffKind.Normal;
             if (_authFailed || code == CloseCodes.AuthFailed || code == CloseCodes.Replaced) kind = BackoffKind.Refused;
             else if (code == CloseCodes.TryAgainLater) kind = BackoffKind.TryAgainLater;
+            // Going away (restart, shutdown), lost (killed, network) or full: another gateway may take us.
+            if (code == CloseCodes.GoingAway || code == AbnormalClosure || code == CloseCodes.TryAgainLater) MoveToNextGateway();
             EnterBackoff(now, kind, "link closed (" + code + ")");
         }
 
@@ -501,7 +535,7 @@ namespace IotWs.Firmware.Core
             int period = HeartbeatPeriodMs;
             if (now - _lastReceivedAt > 2L * period)
             {
-                Disconnect(now, CloseCodes.Normal, BackoffKind.Normal, "watchdog: nothing from the gateway for " + (now - _lastReceivedAt) + " ms");
+                Disconnect(now, CloseCodes.Normal, BackoffKind.Normal, "watchdog: nothing from the gateway for " + (now - _lastReceivedAt) + " ms", true);
                 return;
             }
             if (now >= _nextHeartbeatAt)
