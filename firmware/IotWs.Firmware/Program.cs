@@ -21,6 +21,12 @@ namespace IotWs.Firmware
             Hashtable config = ConfigFile.Load();
             string error = "I:\\config.json is missing or unreadable";
             DeviceSettings settings = config == null ? null : DeviceSettings.FromConfig(config, out error);
+            string ssid = WireValues.GetString(config, ConfigKeys.WifiSsid);
+            if (settings != null && (ssid == null || ssid.Length == 0))
+            {
+                settings = null;
+                error = ConfigKeys.WifiSsid + " is required";
+            }
             StatusLed led = new StatusLed(config == null ? 2 : ConfigFile.Pin(config, ConfigKeys.LedPin, 2));
             if (settings == null)
             {
@@ -43,7 +49,7 @@ namespace IotWs.Firmware
             // Join once, then the driver reconnects by itself; the supervisor only waits for it
             // (see WifiSupervisor: no flash write in a loop).
             WifiSupervisor wifi = new WifiSupervisor(
-                WireValues.GetString(config, ConfigKeys.WifiSsid), WireValues.GetString(config, ConfigKeys.WifiPassword),
+                ssid, WireValues.GetString(config, ConfigKeys.WifiPassword) ?? "",
                 new WifiLink(), clock, new BoardRandom(), log);
             while (!wifi.IsOnline)
             {
