@@ -182,6 +182,47 @@ public sealed class LocalSensorGatewayTests
     }
 
     [Fact]
+    public async Task Readings_not_acknowledged_at_a_stop_are_kept_in_the_state_file_and_stored_once_after_the_next_start()
+    {
+        var dataDir = TestGateway.NewDataDir();
+        try
+        {
+            int buffered;
+            await using (var rig = await LocalSensorRig.StartAsync(dataDir, null, s => s.AddSingleton<ILocalSensorHardware>(sp => new ScriptedDht(sp.GetRequiredService<TimeProvider>())), Hall))
+            {
+                var presence = rig.Gateway.Service<IDevicePresence>();
+                await LocalSensorRig.Until(() => presence.Get("pi-hall").Status == PresenceStates.Online, "pi-hall online");
+                // Cut the sensor off the gateway (revoked: its link is closed and auth fails), so readings pile up unacknowledged.
+                rig.Gateway.Identities.RevokeDevice("pi-hall");
+                await rig.AdvanceUntilAsync(() => presence.Get("pi-hall").Status == PresenceStates.Offline, TimeSpan.FromSeconds(30), "pi-hall offline");
+                var board = rig.Board("pi-hall");
+                await rig.AdvanceUntilAsync(() => board.Core.Buffered >= 2, TimeSpan.FromSeconds(60), "two buffered readings");
+                buffered = board.Core.Buffered;
+                // Let the next start register it again (rotate-token lifts the revocation).
+                rig.Gateway.Identities.RotateToken("pi-hall");
+            }
+            var state = File.ReadAllText(Path.Combine(dataDir, "localsensors", "pi-hall.json"));
+            Assert.Contains("\"spill\"", state);
+            var before = ReadingsDb.ReadingCount(dataDir);
+
+            await using (var rig = await LocalSensorRig.StartAsync(dataDir, new(LocalSensorRig.Start.AddMinutes(5)), s => s.AddSingleton<ILocalSensorHardware>(sp => new ScriptedDht(sp.GetRequiredService<TimeProvider>())), Hall))
+            {
+                await LocalSensorRig.Until(() => ReadingsDb.ReadingCount(dataDir) == before + buffered, "the spilled readings stored");
+                Assert.Equal(2, rig.Board("pi-hall").Core.BootId);
+            }
+            var keys = ReadingsDb.Rows(dataDir, "SELECT boot_id, seq FROM readings ORDER BY boot_id, seq").Select(r => ((long)r[0]!, (long)r[1]!)).ToArray();
+            Assert.Equal(keys.Distinct().Count(), keys.Length);
+            Assert.All(keys, k => Assert.Equal(1, k.Item1));
+            Assert.Equal(Enumerable.Range(1, keys.Length).Select(i => (long)i), keys.Select(k => k.Item2));
+        }
+        finally
+        {
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            Directory.Delete(dataDir, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task A_reading_of_a_local_sensor_raises_an_alert_like_a_boards()
     {
         await using var rig = await LocalSensorRig.StartAsync(null, null,
