@@ -42,21 +42,27 @@ internal sealed class GpioDht22Reader(int pin, GpioControllerFactory controllers
     public bool TryRead(out double temperature, out double humidity, out string? error)
     {
         temperature = humidity = double.NaN;
-        try
+        if (_dht is null)
         {
-            // The binding's constructor opens the pin and waits 1 s for the sensor to settle.
-            _dht ??= new Dht22(pin, controllers.Create(), shouldDispose: true)
+            GpioController? controller = null;
+            try
             {
-                // Binding 4.2.0 serves a good frame again for MinTimeBetweenReads' milliseconds part (0.999 s here), so
-                // the humidity asked right after the temperature comes from the same frame. The 2 s between reads are
-                // kept by the device core, not by this cache; a failed read is never cached.
-                MinTimeBetweenReads = TimeSpan.FromMilliseconds(1999),
-            };
-        }
-        catch (Exception e)
-        {
-            error = $"GPIO {pin} could not be opened: {e.Message}";
-            return false;
+                controller = controllers.Create();
+                // The binding's constructor opens the pin and waits 1 s for the sensor to settle.
+                _dht = new Dht22(pin, controller, shouldDispose: true)
+                {
+                    // Binding 4.2.0 serves a good frame again for MinTimeBetweenReads' milliseconds part (0.999 s here), so
+                    // the humidity asked right after the temperature comes from the same frame. The 2 s between reads are
+                    // kept by the device core, not by this cache; a failed read is never cached.
+                    MinTimeBetweenReads = TimeSpan.FromMilliseconds(1999),
+                };
+            }
+            catch (Exception e)
+            {
+                controller?.Dispose();
+                error = $"GPIO {pin} could not be opened: {e.Message}";
+                return false;
+            }
         }
         // Asking for humidity after a failed temperature would read the sensor again at once: stop at the first failure.
         if (!_dht.TryReadTemperature(out var t) || !_dht.TryReadHumidity(out var h))

@@ -71,7 +71,8 @@ internal sealed class LocalSensorService(
             credentials.Add((sensor, token));
         }
         lifetime.ApplicationStarted.Register(() => Start(credentials));
-        lifetime.ApplicationStopping.Register(() => StopAsync(CancellationToken.None).GetAwaiter().GetResult());
+        // Before the server stops: each sensor closes its link with 1001 and keeps what is not acknowledged yet.
+        lifetime.ApplicationStopping.Register(StopBoards);
         return Task.CompletedTask;
     }
 
@@ -124,6 +125,18 @@ internal sealed class LocalSensorService(
             _logger.LogWarning(e, "Local sensor {DeviceId}: state file {Path} is unreadable; set aside as .bad, starting a fresh one", deviceId, path);
             File.Move(path, path + ".bad", overwrite: true);
             return FileStore.ForDevice(directory, deviceId);
+        }
+    }
+
+    private void StopBoards()
+    {
+        try
+        {
+            StopAsync(CancellationToken.None).GetAwaiter().GetResult();
+        }
+        catch (Exception e)
+        {
+            _logger.LogWarning(e, "Local sensors did not stop cleanly; readings not yet acknowledged may be lost");
         }
     }
 

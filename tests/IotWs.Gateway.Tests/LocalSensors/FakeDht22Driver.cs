@@ -178,7 +178,8 @@ internal sealed class ScriptedDht(TimeProvider time) : ILocalSensorHardware, IDh
         return true;
     }
 
-    public void Dispose()
-    {
-    }
+    /// <summary>How often the board released the sensor (reboot; stop).</summary>
+    public int Releases { get; private set; }
+
+    public void Dispose() => Releases++;
 }

@@ -223,6 +223,32 @@ public sealed class LocalSensorGatewayTests
     }
 
     [Fact]
+    public async Task Rpc_reaches_a_local_sensor_and_reboot_starts_a_new_boot_with_the_pin_opened_again()
+    {
+        ScriptedDht? hardware = null;
+        await using var rig = await LocalSensorRig.StartAsync(null, null,
+            s => s.AddSingleton<ILocalSensorHardware>(sp => hardware = new ScriptedDht(sp.GetRequiredService<TimeProvider>()) { Works = n => n != 0 }), Hall);
+        var presence = rig.Gateway.Service<IDevicePresence>();
+        await LocalSensorRig.Until(() => presence.Get("pi-hall").Status == PresenceStates.Online, "pi-hall online");
+        await rig.AdvanceAsync(TimeSpan.FromSeconds(12));
+        using var http = rig.Gateway.Http(rig.Gateway.AddKey("technician"));
+
+        var (status, body, _) = await Rpc.RpcSteps.PostAsync(http, "pi-hall", new { endpoint = "get_sensor_status" });
+        Assert.Equal(200, status);
+        Assert.Equal("succeeded", body.GetProperty("status").GetString());
+        Assert.Contains("21.3", body.GetProperty("result").ToString());
+
+        (status, body, _) = await Rpc.RpcSteps.PostAsync(http, "pi-hall", new { endpoint = "reboot" });
+        Assert.Equal(200, status);
+        var board = rig.Board("pi-hall");
+        await rig.AdvanceUntilAsync(() => board.Core.BootId == 2 && board.Core.IsRunning, TimeSpan.FromSeconds(30), "boot 2 running");
+        await rig.AdvanceUntilAsync(() => ReadingsDb.Scalar(rig.DataDir, "SELECT count(*) FROM readings WHERE boot_id = 2") == 1, TimeSpan.FromSeconds(30), "a reading of boot 2");
+        await LocalSensorRig.Until(() => presence.Get("pi-hall").BootId == 2, "presence sees boot 2");
+        // The reboot released the sensor (for the gpio driver: closed the pin, opened again at the next read).
+        Assert.Equal(1, hardware!.Releases);
+    }
+
+    [Fact]
     public async Task A_reading_of_a_local_sensor_raises_an_alert_like_a_boards()
     {
         await using var rig = await LocalSensorRig.StartAsync(null, null,
