@@ -51,6 +51,10 @@ namespace IotWs.Firmware.Core
         private long _lastReceivedAt;
         private long _nextConnectAt;
         private long _nextReadingAt;
+        // The next reading on the interval's grid; _nextReadingAt is earlier while a failed read is retried.
+        private long _scheduledReadingAt;
+        private long _lastReadAttemptAt = long.MinValue / 2;
+        private int _retriesLeft;
         private long _nextHeartbeatAt;
         private bool _rebootPending;
         private long _rebootAt;
@@ -215,6 +219,7 @@ namespace IotWs.Firmware.Core
             RestoreSpill();
 
             _nextReadingAt = now + _settings.ReadingIntervalMs;
+            _scheduledReadingAt = _nextReadingAt;
             _nextConnectAt = now;
             _state = ConnectionState.Disconnected;
             _log.Info("boot " + _bootId + " of " + _settings.DeviceId + ", " + _buffer.Count + " readings restored");
@@ -233,12 +238,32 @@ namespace IotWs.Firmware.Core
                 HandleEvent(e, now);
             }
 
-            if (now >= _nextReadingAt)
+            // Whatever the schedule says, the DHT22 is never read twice within its 2 s minimum.
+            if (now >= _nextReadingAt && now - _lastReadAttemptAt >= DeviceSettings.MinReadingIntervalMs)
             {
-                TakeReading(now);
-                _nextReadingAt += _settings.ReadingIntervalMs;
-                // After a long stall, do not fire a burst of catch-up reads the DHT22 cannot serve.
-                if (_nextReadingAt <= now) _nextReadingAt = now + _settings.ReadingIntervalMs;
+                bool regular = now >= _scheduledReadingAt;
+                _lastReadAttemptAt = now;
+                bool ok = TakeReading(now);
+                if (regular)
+                {
+                    _retriesLeft = _settings.SensorRetries;
+                    _scheduledReadingAt += _settings.ReadingIntervalMs;
+                    // After a long stall, do not fire a burst of catch-up reads the DHT22 cannot serve.
+                    if (_scheduledReadingAt <= now) _scheduledReadingAt = now + _settings.ReadingIntervalMs;
+                }
+                _nextReadingAt = _scheduledReadingAt;
+                // SensorRetries > 0: a failed read is tried again after SensorRetryMs (at least 2 s) instead
+                // of waiting for the next reading, as long as the retry comes before it.
+                if (!ok && _retriesLeft > 0)
+                {
+                    long retry = _settings.SensorRetryMs;
+                    if (retry < DeviceSettings.MinReadingIntervalMs) retry = DeviceSettings.MinReadingIntervalMs;
+                    if (now + retry < _scheduledReadingAt)
+                    {
+                        _retriesLeft--;
+                        _nextReadingAt = now + retry;
+                    }
+                }
             }
 
             switch (_state)
@@ -572,7 +597,8 @@ namespace IotWs.Firmware.Core
 
         // ---- readings ----
 
-        private void TakeReading(long now)
+        /// <summary>One read of the sensor; false when it failed or was implausible (counted in sensor health).</summary>
+        private bool TakeReading(long now)
         {
             double t;
             double h;
@@ -591,7 +617,7 @@ namespace IotWs.Firmware.Core
             if (!ok)
             {
                 _health.RecordFailure();
-                return;
+                return false;
             }
             // The DHT22 resolves 0.1; rounding also keeps the JSON short.
             t = Math.Round(t * 10) / 10;
@@ -601,12 +627,13 @@ namespace IotWs.Firmware.Core
             {
                 _health.RecordFailure();
                 _log.Warn("implausible reading dropped: " + why);
-                return;
+                return false;
             }
             _health.RecordSuccess(t, h, now);
             _lastSeq++;
             _taken++;
             _buffer.Add(new Reading(_lastSeq, _bootId, t, h, Timestamp(now)));
+            return true;
         }
 
         /// <summary>ISO-8601 UTC when the clock is synced, otherwise uptime milliseconds as a number.</summary>
@@ -727,6 +754,7 @@ namespace IotWs.Firmware.Core
                 _settings.ReadingIntervalMs = (int)readingMs;
                 SafeSet(StoreKeys.ReadingIntervalMs, readingMs.ToString());
                 _nextReadingAt = now + readingMs;
+                _scheduledReadingAt = _nextReadingAt;
             }
             if (heartbeatMs > 0)
             {

@@ -37,6 +37,15 @@ namespace IotWs.Firmware.Core
         public string Location;
 
         public int ReadingIntervalMs = 2000;
+
+        /// <summary>
+        /// How often a failed sensor read is tried again before the next reading is due; 0 (the boards'
+        /// default) waits for the next reading. The gateway's Pi-attached sensors use it.
+        /// </summary>
+        public int SensorRetries;
+
+        /// <summary>Delay before such a retry; never under <see cref="MinReadingIntervalMs"/>.</summary>
+        public int SensorRetryMs = MinReadingIntervalMs;
         public int HeartbeatIntervalMs = ProtocolInfo.DefaultHeartbeatIntervalMs;
 
         /// <summary>Readings kept while the gateway has not acknowledged them.</summary>
