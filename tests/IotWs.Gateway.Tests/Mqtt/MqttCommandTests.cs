@@ -89,6 +89,15 @@ public sealed class MqttCommandTests
         var result = JsonDocument.Parse((await inbox.WaitForAsync("iotws/esp-loft/command/ping/result")).Payload).RootElement;
         Assert.Equal("forbidden", result.GetProperty("error").GetString());
         Assert.Equal("Gateway:Mqtt:Commands:ApiKeyName 'ha-gone' is not an active API key: add it with 'keys add ha-gone --role technician'.", result.GetProperty("message").GetString());
+
+        // The key is looked up for every command: one revoked after the start is refused the same way.
+        gateway.AddKey("technician", "ha-gone");
+        gateway.Identities.RevokeKey("ha-gone");
+        await inbox.PublishAsync("iotws/esp-loft/command/identify", "");
+        var revoked = JsonDocument.Parse((await inbox.WaitForAsync("iotws/esp-loft/command/identify/result")).Payload).RootElement;
+        Assert.Equal("forbidden", revoked.GetProperty("error").GetString());
+        using var admin = gateway.Http(gateway.AddKey("admin"));
+        Assert.Equal("[]", await admin.GetStringAsync("/api/rpc"));
     }
 
     [MosquittoFact]
