@@ -72,9 +72,21 @@ public sealed class DeviceSocketEndpoint(
             session.Principal = "anonymous";
         }
 
+        var refusedFrame = false;
         try
         {
             await ReadLoopAsync(session);
+        }
+        catch (WebSocketException e) when (e.WebSocketErrorCode == WebSocketError.Faulted && !session.IsClosing)
+        {
+            // The WebSocket layer refused a frame and has already sent its close frame (RFC 6455 §7.1.7): 1007 for a
+            // text frame that is not UTF-8, 1002 for a broken frame. Say so, with the code the peer was sent.
+            refusedFrame = true;
+            var (code, reason) = session.ReadingTextPayload && e.Message == DefaultFaultedMessage
+                ? (CloseCodes.InvalidPayload, "invalid UTF-8 in a text frame")
+                : (CloseCodes.ProtocolError, "broken WebSocket frame: " + e.Message);
+            GatewayLog.ClosedByGateway(logger, clientId, code, reason);
+            session.Close(code, reason);
         }
         catch (Exception e) when (e is WebSocketException or OperationCanceledException or IOException)
         {
@@ -85,10 +97,19 @@ public sealed class DeviceSocketEndpoint(
             session.Close(session.CloseCode ?? CloseCodes.Normal, session.CloseReason ?? "closed");
             registry.Remove(session);
             await writer;
+            if (refusedFrame)
+            {
+                // The refused socket is already aborted, but its close frame may still sit in Kestrel's output: ending the
+                // request now would reset the TCP connection under it. Wait for the peer to take it and hang up.
+                try { await Task.Delay(CloseGrace, context.RequestAborted); } catch (OperationCanceledException) { }
+            }
             events.OnDisconnected(session);
             GatewayLog.Disconnected(logger, clientId, session.CloseCode, session.CloseReason, session.DeviceId);
         }
     }
+
+    /// <summary>The message of the exception the WebSocket layer throws after refusing invalid UTF-8 (it gives no text of its own).</summary>
+    private static readonly string DefaultFaultedMessage = new WebSocketException(WebSocketError.Faulted).Message;
 
     private async Task ReadLoopAsync(ClientSession session)
     {
@@ -110,6 +131,7 @@ public sealed class DeviceSocketEndpoint(
             {
                 var length = 0;
                 var result = first;
+                session.ReadingTextPayload = first.MessageType == WebSocketMessageType.Text;
                 while (!result.EndOfMessage)
                 {
                     if (length == buffer.Length)
@@ -133,6 +155,7 @@ public sealed class DeviceSocketEndpoint(
                         return;
                     }
                 }
+                session.ReadingTextPayload = false;
                 metrics.MessageIn();
                 await ProcessAsync(session, limiter, first.MessageType, buffer.AsMemory(0, length));
             }
@@ -144,7 +167,7 @@ public sealed class DeviceSocketEndpoint(
     }
 
     /// <summary>Rate limit, frame type, JSON parse, then dispatch. The bytes are only valid during this call.</summary>
-    private async ValueTask ProcessAsync(ClientSession session, RateLimiter limiter, WebSocketMessageType type, ReadOnlyMemory<byte> bytes)
+    private async ValueTask ProcessAsync(ClientSession session, RateLimiter limiter, WebSocketMessageType type, Memory<byte> bytes)
     {
         switch (limiter.Take(time.GetTimestamp(), time.TimestampFrequency))
         {
@@ -161,19 +184,20 @@ public sealed class DeviceSocketEndpoint(
             session.SendError(ErrorCodes.UnsupportedBinary, "Binary frames are not supported: send JSON as text frames.");
             return;
         }
-        JsonDocument document;
-        try
+        switch (WireMessage.TryParse(bytes, out var document, out var error))
         {
-            document = JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = 32 });
-        }
-        catch (JsonException e)
-        {
-            session.SendError(ErrorCodes.InvalidJson, $"The message is not valid JSON: {e.Message}");
-            return;
+            case WireMessage.Outcome.NotUtf8:
+                // The WebSocket layer refuses such a frame before it reaches us (see ReadLoopAsync); this is the second line.
+                GatewayLog.ClosedByGateway(logger, session.ClientId, CloseCodes.InvalidPayload, "invalid UTF-8 in a text frame");
+                session.Close(CloseCodes.InvalidPayload, "invalid UTF-8 in a text frame");
+                return;
+            case WireMessage.Outcome.NotJson:
+                session.SendError(ErrorCodes.InvalidJson, error);
+                return;
         }
         using (document)
         {
-            await dispatcher.DispatchAsync(session, document.RootElement, session.Closing);
+            await dispatcher.DispatchAsync(session, document!.RootElement, session.Closing);
         }
     }
 
