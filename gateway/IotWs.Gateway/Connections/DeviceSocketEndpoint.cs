@@ -24,6 +24,7 @@ public sealed class DeviceSocketEndpoint(
     private static readonly TimeSpan SendTimeout = TimeSpan.FromSeconds(30);
     /// <summary>How long a closing connection's peer gets to take what is queued and the close frame.</summary>
     private static readonly TimeSpan CloseGrace = TimeSpan.FromSeconds(5);
+    private const string ClosedByClient = "closed by client";
 
     public async Task HandleAsync(HttpContext context)
     {
@@ -46,7 +47,7 @@ public sealed class DeviceSocketEndpoint(
         }
 
         session.Outbox.Stuck += () => session.Close(CloseCodes.PolicyViolation, "slow consumer: the peer stopped reading");
-        GatewayLog.Connected(logger, clientId, context.Connection.RemoteIpAddress?.ToString());
+        GatewayLog.Connected(logger, clientId, GatewayLog.Remote(context.Connection.RemoteIpAddress));
         events.OnConnected(session);
         using var stopping = lifetime.ApplicationStopping.Register(() => session.Close(CloseCodes.TryAgainLater, "gateway shutting down"));
         var writer = WriteLoopAsync(session);
@@ -104,7 +105,7 @@ public sealed class DeviceSocketEndpoint(
                 try { await Task.Delay(CloseGrace, context.RequestAborted); } catch (OperationCanceledException) { }
             }
             events.OnDisconnected(session);
-            GatewayLog.Disconnected(logger, clientId, session.CloseCode, session.CloseReason, session.DeviceId);
+            GatewayLog.Disconnected(logger, session);
         }
     }
 
@@ -123,7 +124,7 @@ public sealed class DeviceSocketEndpoint(
             var first = await socket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None);
             if (first.MessageType == WebSocketMessageType.Close)
             {
-                session.Close(socket.CloseStatus is { } cs ? (int)cs : CloseCodes.Normal, "closed by client");
+                session.Close(socket.CloseStatus is { } cs ? (int)cs : CloseCodes.Normal, ClosedByClient);
                 return;
             }
             var buffer = ArrayPool<byte>.Shared.Rent(4096);
@@ -144,13 +145,12 @@ public sealed class DeviceSocketEndpoint(
                     result = await socket.ReceiveAsync(buffer.AsMemory(length), CancellationToken.None);
                     if (result.MessageType == WebSocketMessageType.Close)
                     {
-                        session.Close(socket.CloseStatus is { } cs ? (int)cs : CloseCodes.Normal, "closed by client");
+                        session.Close(socket.CloseStatus is { } cs ? (int)cs : CloseCodes.Normal, ClosedByClient);
                         return;
                     }
                     length += result.Count;
                     if (length > max)
                     {
-                        GatewayLog.ClosedByGateway(logger, session.ClientId, CloseCodes.MessageTooBig, "message too big");
                         session.Close(CloseCodes.MessageTooBig, $"message exceeds maxPayloadSize {max} bytes");
                         return;
                     }
@@ -175,7 +175,6 @@ public sealed class DeviceSocketEndpoint(
                 session.SendError(ErrorCodes.RateLimited, $"More than {_options.RateLimit.MessagesPerSecond} messages/s (burst {_options.RateLimit.Burst}); this message was not processed.");
                 return;
             case RateLimiter.Verdict.Close:
-                GatewayLog.ClosedByGateway(logger, session.ClientId, CloseCodes.RateLimited, "rate limit exceeded repeatedly");
                 session.Close(CloseCodes.RateLimited, "rate limit exceeded repeatedly");
                 return;
         }
@@ -188,7 +187,6 @@ public sealed class DeviceSocketEndpoint(
         {
             case WireMessage.Outcome.NotUtf8:
                 // The WebSocket layer refuses such a frame before it reaches us (see ReadLoopAsync); this is the second line.
-                GatewayLog.ClosedByGateway(logger, session.ClientId, CloseCodes.InvalidPayload, "invalid UTF-8 in a text frame");
                 session.Close(CloseCodes.InvalidPayload, "invalid UTF-8 in a text frame");
                 return;
             case WireMessage.Outcome.NotJson:
@@ -242,7 +240,8 @@ public sealed class DeviceSocketEndpoint(
             }
             if (session.CloseCode is { } code && socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
             {
-                if (code != CloseCodes.Normal || socket.State == WebSocketState.CloseReceived)
+                // Every close the gateway decides is logged once, here (a close the client started is its own business).
+                if (session.CloseReason != ClosedByClient && (code != CloseCodes.Normal || socket.State == WebSocketState.CloseReceived))
                 {
                     GatewayLog.ClosedByGateway(logger, session.ClientId, code, session.CloseReason ?? "");
                 }

@@ -118,7 +118,7 @@ internal sealed class AuthHandler(IdentityCache identities, ConnectionRegistry r
         }
         if (failure is not null)
         {
-            GatewayLog.AuthFailed(logger, session.ClientId, session.RemoteAddress?.ToString(), failure);
+            GatewayLog.AuthFailed(logger, session.ClientId, GatewayLog.Remote(session.RemoteAddress), failure);
             session.Send(w =>
             {
                 w.WriteStartObject();
