@@ -44,7 +44,7 @@ public sealed partial class ReadingParser(IOptions<GatewayOptions> options, Fiel
 
     public StoreRequest Parse(JsonElement message, ClientSession session, DateTimeOffset receivedAt, IStoreCompletion completion)
     {
-        var type = message.GetProperty(Fields.Type).GetString();
+        var type = message.TryGetProperty(Fields.Type, out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
         if (type == MessageTypes.SensorData)
         {
             return session.IsDevice ? Single(message, message, LegacyEnvelope, session, receivedAt, completion) : Forbidden(session, message, completion);

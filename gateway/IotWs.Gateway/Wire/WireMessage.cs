@@ -5,7 +5,7 @@ namespace IotWs.Gateway.Wire;
 
 /// <summary>
 /// Reads one received text frame as a JSON document that every handler can read without an exception:
-/// valid UTF-8, valid JSON, at most 32 levels deep, and no lone surrogate anywhere.
+/// valid UTF-8, valid JSON, at most 32 levels deep, no name twice in an object, and no lone surrogate anywhere.
 /// </summary>
 /// <remarks>
 /// JSON allows a string to spell half of a surrogate pair as a 6-character escape (<c>"\ud800"</c>), which is
@@ -16,7 +16,11 @@ namespace IotWs.Gateway.Wire;
 /// </remarks>
 public static class WireMessage
 {
-    public static readonly JsonDocumentOptions DocumentOptions = new() { MaxDepth = 32 };
+    /// <summary>
+    /// At most 32 levels, and every name once per object (RFC 7493 §2.3): with a name twice, one reader takes the first
+    /// and another the last, so the dispatcher and a handler could disagree about the same message.
+    /// </summary>
+    public static readonly JsonDocumentOptions DocumentOptions = new() { MaxDepth = 32, AllowDuplicateProperties = false };
 
     public enum Outcome
     {
