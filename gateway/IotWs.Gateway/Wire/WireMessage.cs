@@ -55,6 +55,36 @@ public static class WireMessage
     }
 
     /// <summary>
+    /// Reads JSON that arrives another way than a frame (an HTTP body, an MQTT payload) the same way: at most
+    /// <paramref name="maxBytes"/>, lone surrogate escapes read as U+FFFD. Throws JsonException for what is not JSON.
+    /// </summary>
+    public static async Task<JsonDocument> ParseAsync(Stream body, int maxBytes, JsonDocumentOptions options, CancellationToken ct)
+    {
+        var buffer = new byte[Math.Min(maxBytes, 16 * 1024) + 1];
+        var length = 0;
+        while (true)
+        {
+            if (length == buffer.Length)
+            {
+                if (length > maxBytes) throw new JsonException($"The body is larger than {maxBytes} bytes.");
+                System.Array.Resize(ref buffer, Math.Min(buffer.Length * 2, maxBytes + 1));
+            }
+            var read = await body.ReadAsync(buffer.AsMemory(length), ct);
+            if (read == 0) break;
+            length += read;
+        }
+        if (length > maxBytes) throw new JsonException($"The body is larger than {maxBytes} bytes.");
+        return Parse(buffer.AsMemory(0, length), options);
+    }
+
+    /// <summary>As <see cref="ParseAsync"/>, for bytes at hand (rewritten in place, so pass a copy you own).</summary>
+    public static JsonDocument Parse(Memory<byte> json, JsonDocumentOptions options)
+    {
+        ReplaceLoneSurrogateEscapes(json.Span);
+        return JsonDocument.Parse(json, options);
+    }
+
+    /// <summary>
     /// Rewrites every <c>\uXXXX</c> escape of an unpaired surrogate inside a JSON string into <c>\uFFFD</c>; returns
     /// how many. Text that is not valid JSON stays invalid (only hex digits of an escape change), so the parser still
     /// refuses it.

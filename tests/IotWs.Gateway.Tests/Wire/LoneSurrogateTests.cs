@@ -150,6 +150,21 @@ public sealed class LoneSurrogateTests : IAsyncLifetime
         await AssertStillAnswers(client);
     }
 
+    [Fact]
+    public async Task Lone_surrogates_in_http_bodies_are_refused_or_answered_never_a_server_error()
+    {
+        using var anonymous = _gateway.Http();
+        var login = await anonymous.PostAsync("/api/session", new StringContent("""{"code":"iwl_\ud800"}""", Encoding.UTF8, "application/json"));
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, login.StatusCode);
+        Assert.Equal("application/problem+json", login.Content.Headers.ContentType?.MediaType);
+
+        _gateway.AddDevice("esp-http");
+        using var technician = _gateway.Http(_gateway.AddKey("technician"));
+        var call = await technician.PostAsync("/api/devices/esp-http/rpc", new StringContent("""{"endpoint":"ping\udc00","data":{"\ud800":"\udfff"},"idempotencyKey":"k\ud800"}""", Encoding.UTF8, "application/json"));
+        Assert.True((int)call.StatusCode < 500, $"{(int)call.StatusCode}: {await call.Content.ReadAsStringAsync()}");
+        JsonDocument.Parse(await call.Content.ReadAsStringAsync()).Dispose();
+    }
+
     [Theory]
     [InlineData("""{"a":"\ud800"}""", """{"a":"\uFFFD"}""")]
     [InlineData("""{"a":"\udc00\ud800"}""", """{"a":"\uFFFD\uFFFD"}""")]
