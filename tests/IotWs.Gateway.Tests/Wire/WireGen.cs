@@ -71,18 +71,33 @@ internal static class WireGen
         Gen.Select(Name, Value(3), (n, v) => "," + n + ":" + v).Array[0, 7],
         (type, fields) => "{\"type\":" + type + string.Concat(fields) + "}");
 
-    /// <summary>A reading-shaped "data" or "sensor_data" message whose fields are the reading's, with any values.</summary>
+    private static readonly Gen<string> Temperature = Gen.OneOf<string>(Gen.Double[-40, 80].Select(Number), Gen.Double[-40, 80].Select(Number), Value(1));
+    private static readonly Gen<string> Humidity = Gen.OneOf<string>(Gen.Double[0, 100].Select(Number), Gen.Double[0, 100].Select(Number), Value(1));
+
+    /// <summary>
+    /// A reading-shaped "data" or "sensor_data" message: mostly a plausible reading (numbers in range) with any other
+    /// fields and values around it, each name once, so that the parser's later checks are reached too.
+    /// </summary>
     public static readonly Gen<string> Reading = Gen.Select(
         Gen.OneOf("\"data\"", "\"sensor_data\""),
-        Gen.Select(Gen.OneOf(FieldNames), Value(2), (n, v) => ",\"" + n + "\":" + v).Array[0, 6],
-        Gen.Select(Gen.OneOf(Fields.Temperature, Fields.Humidity, Fields.SensorId, Fields.Location, "battery_level", "x"), Value(1), (n, v) => "\"" + n + "\":" + v).Array[0, 6],
+        Gen.Select(Gen.OneOf(FieldNames), Value(2)).Array[0, 6],
+        Gen.Select(Temperature, Humidity),
+        Gen.Select(Gen.OneOf(Fields.SensorId, Fields.Location, "battery_level", "rssi", "x", Fields.Timestamp), Value(1)).Array[0, 4],
         Gen.Bool,
-        (type, envelope, data, asBatch) =>
+        (type, envelope, metrics, extra, asBatch) =>
         {
-            var inner = "{" + string.Join(",", data) + "}";
+            var data = new[] { (Fields.Temperature, metrics.Item1), (Fields.Humidity, metrics.Item2) }.Concat(extra);
+            var inner = "{" + Pairs(data, []) + "}";
             var body = asBatch ? "\"batch\":[{\"data\":" + inner + ",\"seq\":1},{\"data\":" + inner + "},7]" : "\"data\":" + inner;
-            return "{\"type\":" + type + "," + body + string.Concat(envelope) + "}";
+            var rest = Pairs(envelope, [Fields.Type, Fields.Data, Fields.Batch]);
+            return "{\"type\":" + type + "," + body + (rest.Length > 0 ? "," + rest : "") + "}";
         });
+
+    private static string Number(double d) => d.ToString("R", CultureInfo.InvariantCulture);
+
+    /// <summary>"name":value pairs, each name once (a name twice is refused before any parser sees it).</summary>
+    private static string Pairs(IEnumerable<(string Name, string Value)> pairs, string[] taken) =>
+        string.Join(",", pairs.Where(p => !taken.Contains(p.Name)).DistinctBy(p => p.Name).Select(p => "\"" + p.Name + "\":" + p.Value));
 
     /// <summary>Bytes of a message, now and then broken: cut short, a byte changed, or a byte put in.</summary>
     public static readonly Gen<byte[]> Frame = Gen.Select(Gen.OneOf(Message, Reading), Gen.Int[0, 3], Gen.Int[0, 4096], Gen.Byte,
