@@ -23,6 +23,10 @@ namespace IotWs.Protocol
     {
         public const int Normal = 1000;
         public const int GoingAway = 1001;
+        /// <summary>A broken WebSocket frame (the WebSocket layer refused it).</summary>
+        public const int ProtocolError = 1002;
+        /// <summary>A text frame that is not valid UTF-8 (RFC 6455 section 8.1).</summary>
+        public const int InvalidPayload = 1007;
         public const int PolicyViolation = 1008;
         public const int MessageTooBig = 1009;
         public const int TryAgainLater = 1013;

@@ -45,6 +45,8 @@ namespace IotWs.Protocol
         public const string DeviceTimestamp = "deviceTimestamp";
         public const string RequestId = "requestId";
         public const string Endpoint = "endpoint";
+        /// <summary>Of a paged response (get_readings): pass it back as data.cursor for the next page.</summary>
+        public const string Cursor = "cursor";
         public const string Method = "method";
         public const string Params = "params";
         public const string Topic = "topic";

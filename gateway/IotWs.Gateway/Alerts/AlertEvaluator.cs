@@ -346,7 +346,8 @@ internal sealed partial class AlertEvaluator : IHostedService, IDisposable
         condition.Active = null;
         // The alert keeps its message and the value that raised it; how it ended is the resolution.
         var cleared = active with { State = Alert.Cleared, ClearedAt = now, Resolution = resolution };
-        AlertCleared(_logger, cleared.Id, cleared.Rule, cleared.DeviceId, resolution, value);
+        if (value is { } v) AlertCleared(_logger, cleared.Id, cleared.Rule, cleared.DeviceId, resolution, v);
+        else AlertEnded(_logger, cleared.Id, cleared.Rule, cleared.DeviceId, resolution);
         Announce(cleared);
     }
 
@@ -391,7 +392,11 @@ internal sealed partial class AlertEvaluator : IHostedService, IDisposable
     private static partial void AlertRaised(ILogger logger, long alertId, string rule, string deviceId, string message);
 
     [LoggerMessage(302, LogLevel.Information, "Alert {AlertId} of rule {Rule} for device {DeviceId} cleared: {Message} ({Value})")]
-    private static partial void AlertCleared(ILogger logger, long alertId, string rule, string deviceId, string message, double? value);
+    private static partial void AlertCleared(ILogger logger, long alertId, string rule, string deviceId, string message, double value);
+
+    // Presence alerts end without a value ("back online after 4 min"): printing one would read "((null))".
+    [LoggerMessage(305, LogLevel.Information, "Alert {AlertId} of rule {Rule} for device {DeviceId} cleared: {Message}")]
+    private static partial void AlertEnded(ILogger logger, long alertId, string rule, string deviceId, string message);
 
     [LoggerMessage(304, LogLevel.Information, "Alert {AlertId} acknowledged by {By}")]
     private static partial void AlertAcknowledged(ILogger logger, long alertId, string by);

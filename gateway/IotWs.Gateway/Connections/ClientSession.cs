@@ -191,5 +191,7 @@ public sealed class ClientSession
     }
 
     internal string? CloseReason { get; private set; }
+    /// <summary>True while the read loop takes in the payload of a text message (so a refusal by the WebSocket layer there is about its UTF-8).</summary>
+    internal bool ReadingTextPayload { get; set; }
     internal WebSocket Socket => _socket;
 }

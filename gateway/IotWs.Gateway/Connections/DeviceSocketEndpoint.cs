@@ -24,6 +24,7 @@ public sealed class DeviceSocketEndpoint(
     private static readonly TimeSpan SendTimeout = TimeSpan.FromSeconds(30);
     /// <summary>How long a closing connection's peer gets to take what is queued and the close frame.</summary>
     private static readonly TimeSpan CloseGrace = TimeSpan.FromSeconds(5);
+    private const string ClosedByClient = "closed by client";
 
     public async Task HandleAsync(HttpContext context)
     {
@@ -46,7 +47,7 @@ public sealed class DeviceSocketEndpoint(
         }
 
         session.Outbox.Stuck += () => session.Close(CloseCodes.PolicyViolation, "slow consumer: the peer stopped reading");
-        GatewayLog.Connected(logger, clientId, context.Connection.RemoteIpAddress?.ToString());
+        GatewayLog.Connected(logger, clientId, GatewayLog.Remote(context.Connection.RemoteIpAddress));
         events.OnConnected(session);
         using var stopping = lifetime.ApplicationStopping.Register(() => session.Close(CloseCodes.TryAgainLater, "gateway shutting down"));
         var writer = WriteLoopAsync(session);
@@ -72,9 +73,21 @@ public sealed class DeviceSocketEndpoint(
             session.Principal = "anonymous";
         }
 
+        var refusedFrame = false;
         try
         {
             await ReadLoopAsync(session);
+        }
+        catch (WebSocketException e) when (e.WebSocketErrorCode == WebSocketError.Faulted && !session.IsClosing)
+        {
+            // The WebSocket layer refused a frame and has already sent its close frame (RFC 6455 §7.1.7): 1007 for a
+            // text frame that is not UTF-8, 1002 for a broken frame. Say so, with the code the peer was sent.
+            refusedFrame = true;
+            var (code, reason) = session.ReadingTextPayload && e.Message == DefaultFaultedMessage
+                ? (CloseCodes.InvalidPayload, "invalid UTF-8 in a text frame")
+                : (CloseCodes.ProtocolError, "broken WebSocket frame: " + e.Message);
+            GatewayLog.ClosedByGateway(logger, clientId, code, reason);
+            session.Close(code, reason);
         }
         catch (Exception e) when (e is WebSocketException or OperationCanceledException or IOException)
         {
@@ -85,10 +98,19 @@ public sealed class DeviceSocketEndpoint(
             session.Close(session.CloseCode ?? CloseCodes.Normal, session.CloseReason ?? "closed");
             registry.Remove(session);
             await writer;
+            if (refusedFrame)
+            {
+                // The refused socket is already aborted, but its close frame may still sit in Kestrel's output: ending the
+                // request now would reset the TCP connection under it. Wait for the peer to take it and hang up.
+                try { await Task.Delay(CloseGrace, context.RequestAborted); } catch (OperationCanceledException) { }
+            }
             events.OnDisconnected(session);
-            GatewayLog.Disconnected(logger, clientId, session.CloseCode, session.CloseReason, session.DeviceId);
+            GatewayLog.Disconnected(logger, session);
         }
     }
+
+    /// <summary>The message of the exception the WebSocket layer throws after refusing invalid UTF-8 (it gives no text of its own).</summary>
+    private static readonly string DefaultFaultedMessage = new WebSocketException(WebSocketError.Faulted).Message;
 
     private async Task ReadLoopAsync(ClientSession session)
     {
@@ -102,7 +124,7 @@ public sealed class DeviceSocketEndpoint(
             var first = await socket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None);
             if (first.MessageType == WebSocketMessageType.Close)
             {
-                session.Close(socket.CloseStatus is { } cs ? (int)cs : CloseCodes.Normal, "closed by client");
+                session.Close(socket.CloseStatus is { } cs ? (int)cs : CloseCodes.Normal, ClosedByClient);
                 return;
             }
             var buffer = ArrayPool<byte>.Shared.Rent(4096);
@@ -110,6 +132,7 @@ public sealed class DeviceSocketEndpoint(
             {
                 var length = 0;
                 var result = first;
+                session.ReadingTextPayload = first.MessageType == WebSocketMessageType.Text;
                 while (!result.EndOfMessage)
                 {
                     if (length == buffer.Length)
@@ -122,17 +145,17 @@ public sealed class DeviceSocketEndpoint(
                     result = await socket.ReceiveAsync(buffer.AsMemory(length), CancellationToken.None);
                     if (result.MessageType == WebSocketMessageType.Close)
                     {
-                        session.Close(socket.CloseStatus is { } cs ? (int)cs : CloseCodes.Normal, "closed by client");
+                        session.Close(socket.CloseStatus is { } cs ? (int)cs : CloseCodes.Normal, ClosedByClient);
                         return;
                     }
                     length += result.Count;
                     if (length > max)
                     {
-                        GatewayLog.ClosedByGateway(logger, session.ClientId, CloseCodes.MessageTooBig, "message too big");
                         session.Close(CloseCodes.MessageTooBig, $"message exceeds maxPayloadSize {max} bytes");
                         return;
                     }
                 }
+                session.ReadingTextPayload = false;
                 metrics.MessageIn();
                 await ProcessAsync(session, limiter, first.MessageType, buffer.AsMemory(0, length));
             }
@@ -144,7 +167,7 @@ public sealed class DeviceSocketEndpoint(
     }
 
     /// <summary>Rate limit, frame type, JSON parse, then dispatch. The bytes are only valid during this call.</summary>
-    private async ValueTask ProcessAsync(ClientSession session, RateLimiter limiter, WebSocketMessageType type, ReadOnlyMemory<byte> bytes)
+    private async ValueTask ProcessAsync(ClientSession session, RateLimiter limiter, WebSocketMessageType type, Memory<byte> bytes)
     {
         switch (limiter.Take(time.GetTimestamp(), time.TimestampFrequency))
         {
@@ -152,7 +175,6 @@ public sealed class DeviceSocketEndpoint(
                 session.SendError(ErrorCodes.RateLimited, $"More than {_options.RateLimit.MessagesPerSecond} messages/s (burst {_options.RateLimit.Burst}); this message was not processed.");
                 return;
             case RateLimiter.Verdict.Close:
-                GatewayLog.ClosedByGateway(logger, session.ClientId, CloseCodes.RateLimited, "rate limit exceeded repeatedly");
                 session.Close(CloseCodes.RateLimited, "rate limit exceeded repeatedly");
                 return;
         }
@@ -161,19 +183,19 @@ public sealed class DeviceSocketEndpoint(
             session.SendError(ErrorCodes.UnsupportedBinary, "Binary frames are not supported: send JSON as text frames.");
             return;
         }
-        JsonDocument document;
-        try
+        switch (WireMessage.TryParse(bytes, out var document, out var error))
         {
-            document = JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = 32 });
-        }
-        catch (JsonException e)
-        {
-            session.SendError(ErrorCodes.InvalidJson, $"The message is not valid JSON: {e.Message}");
-            return;
+            case WireMessage.Outcome.NotUtf8:
+                // The WebSocket layer refuses such a frame before it reaches us (see ReadLoopAsync); this is the second line.
+                session.Close(CloseCodes.InvalidPayload, "invalid UTF-8 in a text frame");
+                return;
+            case WireMessage.Outcome.NotJson:
+                session.SendError(ErrorCodes.InvalidJson, error);
+                return;
         }
         using (document)
         {
-            await dispatcher.DispatchAsync(session, document.RootElement, session.Closing);
+            await dispatcher.DispatchAsync(session, document!.RootElement, session.Closing);
         }
     }
 
@@ -218,7 +240,8 @@ public sealed class DeviceSocketEndpoint(
             }
             if (session.CloseCode is { } code && socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
             {
-                if (code != CloseCodes.Normal || socket.State == WebSocketState.CloseReceived)
+                // Every close the gateway decides is logged once, here (a close the client started is its own business).
+                if (session.CloseReason != ClosedByClient && (code != CloseCodes.Normal || socket.State == WebSocketState.CloseReceived))
                 {
                     GatewayLog.ClosedByGateway(logger, session.ClientId, code, session.CloseReason ?? "");
                 }

@@ -8,34 +8,59 @@ using Microsoft.Extensions.Options;
 
 namespace IotWs.Gateway.Connections;
 
-/// <summary>handshake → handshake_response: records client type, capabilities and (from our firmware) device, boot and heartbeat interval.</summary>
+/// <summary>
+/// handshake → handshake_response: records client type, capabilities and (from our firmware) device, boot and heartbeat
+/// interval. Every field is checked as a reading's are (validation_failed, nothing applied). After auth a handshake is
+/// refused (invalid_message), except a device announcing a higher bootId (the lastBootId extension): only that is taken.
+/// </summary>
 internal sealed class HandshakeHandler(IOptions<GatewayOptions> options) : IMessageHandler
 {
+    public const int MaxCapabilities = 32;
+    public const int MaxNameLength = 64;
+    public const long MinHeartbeatMs = 100;
+    public const long MaxHeartbeatMs = 3_600_000;
+
     public IReadOnlyCollection<string> Types { get; } = [MessageTypes.Handshake];
 
     public ValueTask HandleAsync(ClientSession session, JsonElement message, CancellationToken ct)
     {
-        var clientType = JsonFields.OptionalString(message, Fields.ClientType) ?? ClientTypes.Application;
+        var clientType = Text(message, Fields.ClientType) ?? ClientTypes.Application;
         if (clientType is not (ClientTypes.Microcontroller or ClientTypes.Application or ClientTypes.Service))
-            throw new MessageException(ErrorCodes.InvalidMessage, $"clientType '{clientType}' is not one of microcontroller, application, service.");
-        var deviceId = JsonFields.OptionalString(message, Fields.DeviceId);
-        if (session.IsAuthenticated && deviceId is not null && session.DeviceId is not null && deviceId != session.DeviceId)
-            throw new MessageException(ErrorCodes.InvalidMessage, "deviceId cannot change after auth.");
-        var bootId = JsonFields.OptionalInteger(message, Fields.BootId);
-        var heartbeat = JsonFields.OptionalInteger(message, Fields.HeartbeatInterval);
-        if (heartbeat is < 100 or > 3_600_000)
-            throw new MessageException(ErrorCodes.InvalidMessage, "heartbeatInterval must be between 100 and 3600000 ms.");
+            throw Invalid($"clientType '{WireJson.Clean(Shorten(clientType))}' is not one of microcontroller, application, service");
+        var deviceId = Text(message, Fields.DeviceId);
+        if (deviceId is not null && !IdentityStore.IsValidId(deviceId))
+            throw Invalid($"deviceId '{WireJson.Clean(Shorten(deviceId))}' must be 1-64 letters, digits, '_', '.', ':' or '-' (starting with a letter or digit)");
+        if (!Readings.ReadingParser.TryInteger(message, Fields.BootId, out var bootId, out var error)) throw Invalid(error);
+        if (!Readings.ReadingParser.TryInteger(message, Fields.HeartbeatInterval, out var heartbeat, out error)) throw Invalid(error);
+        if (heartbeat is < MinHeartbeatMs or > MaxHeartbeatMs)
+            throw Invalid($"heartbeatInterval {heartbeat} must be between {MinHeartbeatMs} and {MaxHeartbeatMs} ms");
+        var version = Text(message, Fields.Version);
+        if (version is { Length: > MaxNameLength }) throw Invalid($"version is {version.Length} characters long; at most {MaxNameLength}");
+        var capabilities = Capabilities(message);
+
+        if (session.Credential is not null)
+        {
+            // The session is settled by auth. Our firmware, moved above a lost boot counter by auth_response's lastBootId,
+            // announces its new boot this way; nothing else may change (clientType, heartbeat interval, device).
+            if (!session.IsDevice || bootId is not { } newBoot || newBoot <= (session.BootId ?? -1) || (deviceId is not null && deviceId != session.DeviceId))
+                throw new MessageException(ErrorCodes.InvalidMessage, "A handshake comes before auth; after auth only a device may announce a higher bootId. Nothing was changed.");
+            session.BootId = newBoot;
+            Respond(session);
+            return ValueTask.CompletedTask;
+        }
 
         session.ClientType = clientType;
-        session.Version = JsonFields.OptionalString(message, Fields.Version);
+        session.Version = version;
         session.ClaimedDeviceId = deviceId ?? session.ClaimedDeviceId;
         session.BootId = bootId ?? session.BootId;
         session.HeartbeatInterval = heartbeat is { } ms ? TimeSpan.FromMilliseconds(ms) : options.Value.HeartbeatInterval;
-        if (message.TryGetProperty(Fields.Capabilities, out var caps) && caps.ValueKind == JsonValueKind.Array)
-        {
-            session.Capabilities = caps.EnumerateArray().Where(c => c.ValueKind == JsonValueKind.String).Select(c => c.GetString()!).Take(32).ToArray();
-        }
+        if (capabilities is not null) session.Capabilities = capabilities;
         session.HandshakeDone = true;
+        Respond(session);
+        return ValueTask.CompletedTask;
+    }
+
+    private static void Respond(ClientSession session) =>
         session.Send(w =>
         {
             w.WriteStartObject();
@@ -45,8 +70,34 @@ internal sealed class HandshakeHandler(IOptions<GatewayOptions> options) : IMess
             w.WriteNumber(Fields.ProtocolVersion, ProtocolInfo.Version);
             w.WriteEndObject();
         });
-        return ValueTask.CompletedTask;
+
+    private static string[]? Capabilities(JsonElement message)
+    {
+        if (!message.TryGetProperty(Fields.Capabilities, out var caps) || caps.ValueKind == JsonValueKind.Null) return null;
+        if (caps.ValueKind != JsonValueKind.Array) throw Invalid("capabilities must be an array of strings");
+        var count = caps.GetArrayLength();
+        if (count > MaxCapabilities) throw Invalid($"capabilities lists {count} names; at most {MaxCapabilities}");
+        var names = new string[count];
+        var i = 0;
+        foreach (var c in caps.EnumerateArray())
+        {
+            if (c.ValueKind != JsonValueKind.String) throw Invalid($"capabilities[{i}] must be a string");
+            var name = c.GetString()!;
+            if (name.Length is 0 or > MaxNameLength) throw Invalid($"capabilities[{i}] must be 1-{MaxNameLength} characters long");
+            names[i++] = name;
+        }
+        return names;
     }
+
+    private static string? Text(JsonElement message, string name)
+    {
+        if (!message.TryGetProperty(name, out var e) || e.ValueKind == JsonValueKind.Null) return null;
+        return e.ValueKind == JsonValueKind.String ? e.GetString() : throw Invalid($"{name} must be a string");
+    }
+
+    private static string Shorten(string s) => s.Length <= 40 ? s : s[..40] + "…";
+
+    private static MessageException Invalid(string why) => new(ErrorCodes.ValidationFailed, "Handshake refused, nothing applied: " + why + ".");
 }
 
 /// <summary>auth → auth_response: a device token binds the connection to its device; an API key gives a role. Failure closes with 4401.</summary>
@@ -67,7 +118,7 @@ internal sealed class AuthHandler(IdentityCache identities, ConnectionRegistry r
         }
         if (failure is not null)
         {
-            GatewayLog.AuthFailed(logger, session.ClientId, session.RemoteAddress?.ToString(), failure);
+            GatewayLog.AuthFailed(logger, session.ClientId, GatewayLog.Remote(session.RemoteAddress), failure);
             session.Send(w =>
             {
                 w.WriteStartObject();

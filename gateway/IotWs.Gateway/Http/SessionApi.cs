@@ -12,6 +12,9 @@ namespace IotWs.Gateway.Http;
 /// </summary>
 public static class SessionApi
 {
+    /// <summary>A login code body is a few dozen bytes; the rest of a larger one is not read.</summary>
+    private const int MaxBodyBytes = 4096;
+
     public static IEndpointRouteBuilder MapSessionApi(this IEndpointRouteBuilder app)
     {
         var session = app.MapGroup("/api/session");
@@ -25,7 +28,8 @@ public static class SessionApi
         string? code = null;
         try
         {
-            using var body = await JsonDocument.ParseAsync(request.Body, new JsonDocumentOptions { MaxDepth = 4 }, request.HttpContext.RequestAborted);
+            // Lone surrogate escapes read as U+FFFD (an unknown code, not a 500); a login code is short.
+            using var body = await Wire.WireMessage.ParseAsync(request.Body, MaxBodyBytes, new JsonDocumentOptions { MaxDepth = 4 }, request.HttpContext.RequestAborted);
             if (body.RootElement.ValueKind == JsonValueKind.Object && body.RootElement.TryGetProperty("code", out var c) && c.ValueKind == JsonValueKind.String)
                 code = c.GetString();
         }

@@ -61,7 +61,10 @@ internal sealed partial class MqttCommands(
         JsonObject body;
         try
         {
-            body = payload.Length == 0 ? [] : JsonNode.Parse(payload) as JsonObject
+            // Read as a frame is: lone surrogate escapes as U+FFFD, so reading a string of it cannot throw.
+            var json = payload.ToArray();
+            Wire.WireMessage.ReplaceLoneSurrogateEscapes(json);
+            body = payload.Length == 0 ? [] : JsonNode.Parse(json) as JsonObject
                 ?? throw new RpcException(ErrorCodes.ValidationFailed, "The payload must be a JSON object (or empty).");
         }
         catch (JsonException e)

@@ -17,48 +17,54 @@ public static class HistoryFormat
     public static byte[] ReadingsJson(IReadOnlyList<ReadingRow> rows) => Json(w =>
     {
         w.WriteStartArray();
-        foreach (var r in rows)
-        {
-            w.WriteStartObject();
-            w.WriteNumber("insertId", r.InsertId);
-            w.WriteString("deviceId", r.DeviceId);
-            WriteNullable(w, "seq", r.Seq);
-            WriteNullable(w, "bootId", r.BootId);
-            w.WriteString("timestamp", WireJson.Time(r.Timestamp));
-            w.WriteNumber("temperature", r.Temperature);
-            w.WriteNumber("humidity", r.Humidity);
-            WriteText(w, "sensor_id", r.SensorId);
-            WriteText(w, "location", r.Location);
-            switch (r.DeviceTimestamp)
-            {
-                case long l: w.WriteNumber("deviceTimestamp", l); break;
-                case double d: w.WriteNumber("deviceTimestamp", d); break;
-                case string s: w.WriteString("deviceTimestamp", WireJson.Clean(s)); break;
-            }
-            w.WriteEndObject();
-        }
+        foreach (var r in rows) WriteReading(w, r);
         w.WriteEndArray();
     });
+
+    /// <summary>One reading as an element of <see cref="ReadingsJson"/>.</summary>
+    public static void WriteReading(Utf8JsonWriter w, ReadingRow r)
+    {
+        w.WriteStartObject();
+        w.WriteNumber("insertId", r.InsertId);
+        w.WriteString("deviceId", r.DeviceId);
+        WriteNullable(w, "seq", r.Seq);
+        WriteNullable(w, "bootId", r.BootId);
+        w.WriteString("timestamp", WireJson.Time(r.Timestamp));
+        w.WriteNumber("temperature", r.Temperature);
+        w.WriteNumber("humidity", r.Humidity);
+        WriteText(w, "sensor_id", r.SensorId);
+        WriteText(w, "location", r.Location);
+        switch (r.DeviceTimestamp)
+        {
+            case long l: w.WriteNumber("deviceTimestamp", l); break;
+            case double d: w.WriteNumber("deviceTimestamp", d); break;
+            case string s: w.WriteString("deviceTimestamp", WireJson.Clean(s)); break;
+        }
+        w.WriteEndObject();
+    }
 
     /// <summary>[{"bucket","count","temperatureMin","temperatureMax","temperatureAvg","humidityMin","humidityMax","humidityAvg"}]</summary>
     public static byte[] RollupsJson(IReadOnlyList<RollupRow> rows) => Json(w =>
     {
         w.WriteStartArray();
-        foreach (var r in rows)
-        {
-            w.WriteStartObject();
-            w.WriteString("bucket", WireJson.Time(r.Bucket));
-            w.WriteNumber("count", r.Count);
-            w.WriteNumber("temperatureMin", r.TemperatureMin);
-            w.WriteNumber("temperatureMax", r.TemperatureMax);
-            w.WriteNumber("temperatureAvg", r.TemperatureAvg);
-            w.WriteNumber("humidityMin", r.HumidityMin);
-            w.WriteNumber("humidityMax", r.HumidityMax);
-            w.WriteNumber("humidityAvg", r.HumidityAvg);
-            w.WriteEndObject();
-        }
+        foreach (var r in rows) WriteRollup(w, r);
         w.WriteEndArray();
     });
+
+    /// <summary>One bucket as an element of <see cref="RollupsJson"/>.</summary>
+    public static void WriteRollup(Utf8JsonWriter w, RollupRow r)
+    {
+        w.WriteStartObject();
+        w.WriteString("bucket", WireJson.Time(r.Bucket));
+        w.WriteNumber("count", r.Count);
+        w.WriteNumber("temperatureMin", r.TemperatureMin);
+        w.WriteNumber("temperatureMax", r.TemperatureMax);
+        w.WriteNumber("temperatureAvg", r.TemperatureAvg);
+        w.WriteNumber("humidityMin", r.HumidityMin);
+        w.WriteNumber("humidityMax", r.HumidityMax);
+        w.WriteNumber("humidityAvg", r.HumidityAvg);
+        w.WriteEndObject();
+    }
 
     public static string ReadingsCsv(IReadOnlyList<ReadingRow> rows)
     {

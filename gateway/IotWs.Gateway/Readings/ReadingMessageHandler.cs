@@ -27,7 +27,7 @@ internal sealed class ReadingMessageHandler(ReadingParser parser, ReadingWriter 
         }
         catch (StoreClosedException)
         {
-            ReadingsLog.Closed(logger, session.ClientId, session.DeviceId);
+            ReadingsLog.Closed(logger, session.ClientId, session.Principal ?? "not authenticated");
             request.Fail(ErrorCodes.InternalError, "The gateway is shutting down: nothing was stored, send it again after reconnecting.");
             Completed(request);
         }
@@ -47,7 +47,7 @@ internal sealed class ReadingMessageHandler(ReadingParser parser, ReadingWriter 
         session.LastAckAt = System.Diagnostics.Stopwatch.GetTimestamp();
         foreach (var r in request.Readings)
         {
-            if (r.Status == EntryStatus.Refused) ReadingsLog.Refused(logger, session.DeviceId, session.ClientId, r.Seq, r.Message ?? "");
+            if (r.Status == EntryStatus.Refused) ReadingsLog.Refused(logger, session.Principal ?? "not authenticated", session.ClientId, r.Seq is { } seq ? "seq " + seq : "without seq", r.Message ?? "");
         }
     }
 

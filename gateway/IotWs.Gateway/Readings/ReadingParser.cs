@@ -19,6 +19,8 @@ public sealed partial class ReadingParser(IOptions<GatewayOptions> options, Fiel
     /// <summary>Most readings one batch message may carry.</summary>
     public const int MaxBatch = 1000;
     private const int MaxTextLength = 256;
+    /// <summary>Longer than any ISO-8601 time; bounds the deviceTimestamp a reading keeps (and so a reading's size).</summary>
+    private const int MaxTimestampLength = 64;
     private static readonly long LatestPlausibleSkewMs = (long)TimeSpan.FromDays(1).TotalMilliseconds;
     private static readonly long MaxEpochMs = DateTimeOffset.MaxValue.ToUnixTimeMilliseconds();
 
@@ -42,7 +44,7 @@ public sealed partial class ReadingParser(IOptions<GatewayOptions> options, Fiel
 
     public StoreRequest Parse(JsonElement message, ClientSession session, DateTimeOffset receivedAt, IStoreCompletion completion)
     {
-        var type = message.GetProperty(Fields.Type).GetString();
+        var type = message.TryGetProperty(Fields.Type, out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
         if (type == MessageTypes.SensorData)
         {
             return session.IsDevice ? Single(message, message, LegacyEnvelope, session, receivedAt, completion) : Forbidden(session, message, completion);
@@ -321,6 +323,11 @@ public sealed partial class ReadingParser(IOptions<GatewayOptions> options, Fiel
                 break;
             case JsonValueKind.String:
                 var s = e.GetString()!;
+                if (s.Length > MaxTimestampLength)
+                {
+                    error = $"timestamp is {s.Length} characters long; at most {MaxTimestampLength}";
+                    return false;
+                }
                 original = WireJson.Clean(s);
                 if (s.Length is > 0 and <= 18 && s.All(char.IsAsciiDigit))
                 {

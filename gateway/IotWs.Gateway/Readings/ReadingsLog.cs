@@ -3,8 +3,9 @@ namespace IotWs.Gateway.Readings;
 /// <summary>Log messages of the readings feature (source-generated).</summary>
 internal static partial class ReadingsLog
 {
-    [LoggerMessage(101, LogLevel.Debug, "Device {DeviceId} (client {ClientId}): reading seq {Seq} refused: {Reason}")]
-    public static partial void Refused(ILogger logger, string? deviceId, string clientId, long? seq, string reason);
+    // No template is given a null: it would print "(null)". Who sent it is the principal (an API key has no device).
+    [LoggerMessage(101, LogLevel.Debug, "{Principal} (client {ClientId}): reading {Seq} refused: {Reason}")]
+    public static partial void Refused(ILogger logger, string principal, string clientId, string seq, string reason);
 
     [LoggerMessage(102, LogLevel.Error, "Commit of {Requests} store requests failed; they were answered internal_error and nothing of them was stored")]
     public static partial void CommitFailed(ILogger logger, Exception e, int requests);
@@ -30,6 +31,6 @@ internal static partial class ReadingsLog
     [LoggerMessage(109, LogLevel.Error, "Retention sweep failed")]
     public static partial void SweepFailed(ILogger logger, Exception e);
 
-    [LoggerMessage(110, LogLevel.Information, "Client {ClientId} (device {DeviceId}) sent a reading while the gateway was stopping; not stored")]
-    public static partial void Closed(ILogger logger, string clientId, string? deviceId);
+    [LoggerMessage(110, LogLevel.Information, "Client {ClientId} ({Principal}) sent data while the gateway was stopping; not stored")]
+    public static partial void Closed(ILogger logger, string clientId, string principal);
 }

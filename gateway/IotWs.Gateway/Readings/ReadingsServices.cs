@@ -36,7 +36,7 @@ public static class ReadingsServices
 
         services.AddSingleton<DeviceDirectory>();
         services.AddSingleton<IRequestEndpoint, GetDevicesEndpoint>();
-        services.AddSingleton<IRequestEndpoint, GetReadingsEndpoint>();
+        services.AddSingleton<IPagedRequestEndpoint, GetReadingsEndpoint>();
         services.AddSingleton<ReadingRetention>();
         services.AddHostedService(sp => sp.GetRequiredService<ReadingRetention>());
         services.AddSingleton<IStatusContributor, ReadingsStatus>();

@@ -16,12 +16,33 @@ public interface IRequestEndpoint
 }
 
 /// <summary>
+/// A gateway endpoint whose answer can be longer than one message may be: it answers the part that fits
+/// <c>budget</c> bytes of data, and a cursor that continues it (issue 12: every reply fits maxPayloadSize).
+/// </summary>
+public interface IPagedRequestEndpoint
+{
+    string Name { get; }
+
+    /// <summary>One page: its data as JSON bytes (at most <paramref name="budget"/>) and the cursor of the rest, or null when none is left.</summary>
+    ValueTask<RequestPage> InvokeAsync(ClientSession session, JsonElement data, int budget, CancellationToken ct);
+}
+
+/// <summary>A page of an answer: the response's data (JSON bytes) and its top-level "cursor" when more is left.</summary>
+public sealed record RequestPage(byte[] DataJson, string? Cursor);
+
+/// <summary>
 /// Client → gateway "request": routed to the endpoint named, answered with "response" carrying the requestId.
 /// (A "response" message is the device answering the gateway's own request: the RPC feature handles it.)
 /// </summary>
-internal sealed class RequestRouter(IEnumerable<IRequestEndpoint> endpoints) : IMessageHandler
+internal sealed class RequestRouter(IEnumerable<IRequestEndpoint> endpoints, IEnumerable<IPagedRequestEndpoint> pagedEndpoints, Microsoft.Extensions.Options.IOptions<Configuration.GatewayOptions> options) : IMessageHandler
 {
+    /// <summary>Room kept for a cursor in a paged response (the cursors this gateway writes are far shorter).</summary>
+    public const int CursorRoom = 256;
+    /// <summary>A page needs room for the largest row (a reading is at most about 2.1 KB); less is refused.</summary>
+    public const int MinimumPageBudget = 2560;
+
     private readonly Dictionary<string, IRequestEndpoint> _endpoints = endpoints.ToDictionary(e => e.Name, StringComparer.Ordinal);
+    private readonly Dictionary<string, IPagedRequestEndpoint> _paged = pagedEndpoints.ToDictionary(e => e.Name, StringComparer.Ordinal);
 
     public IReadOnlyCollection<string> Types { get; } = [MessageTypes.Request];
 
@@ -30,13 +51,22 @@ internal sealed class RequestRouter(IEnumerable<IRequestEndpoint> endpoints) : I
         var requestId = JsonFields.RequiredString(message, Fields.RequestId);
         var name = JsonFields.RequiredString(message, Fields.Endpoint);
         var data = message.TryGetProperty(Fields.Data, out var d) ? d : default;
-        if (!_endpoints.TryGetValue(name, out var endpoint))
-        {
-            Reply(session, requestId, false, null, Endpoints.Unknown(name));
-            return;
-        }
         try
         {
+            if (_paged.TryGetValue(name, out var paged))
+            {
+                var budget = options.Value.MaxPayloadSize - EnvelopeBytes(requestId) - CursorRoom;
+                if (budget < MinimumPageBudget)
+                    throw new MessageException(ErrorCodes.ValidationFailed, $"The answer would not fit maxPayloadSize {options.Value.MaxPayloadSize} (with this requestId of {requestId.Length} characters).");
+                var page = await paged.InvokeAsync(session, data, budget, ct);
+                SendPage(session, requestId, page);
+                return;
+            }
+            if (!_endpoints.TryGetValue(name, out var endpoint))
+            {
+                Reply(session, requestId, false, null, Endpoints.Unknown(name));
+                return;
+            }
             var result = await endpoint.InvokeAsync(session, data, ct);
             Reply(session, requestId, true, result, null);
         }
@@ -45,6 +75,32 @@ internal sealed class RequestRouter(IEnumerable<IRequestEndpoint> endpoints) : I
             Reply(session, requestId, false, null, e.Message, e.Code);
         }
     }
+
+    /// <summary>The bytes of a successful response around its data, for this requestId.</summary>
+    private static int EnvelopeBytes(string requestId) =>
+        WireJson.Write(w =>
+        {
+            w.WriteStartObject();
+            w.WriteString(Fields.Type, MessageTypes.Response);
+            w.WriteString(Fields.RequestId, requestId);
+            w.WriteBoolean(Fields.Success, true);
+            w.WriteNull(Fields.Data);
+            w.WriteString(Fields.Cursor, "");
+            w.WriteEndObject();
+        }).Length;
+
+    private static void SendPage(ClientSession session, string requestId, RequestPage page) =>
+        session.Send(w =>
+        {
+            w.WriteStartObject();
+            w.WriteString(Fields.Type, MessageTypes.Response);
+            w.WriteString(Fields.RequestId, requestId);
+            w.WriteBoolean(Fields.Success, true);
+            w.WritePropertyName(Fields.Data);
+            w.WriteRawValue(page.DataJson, skipInputValidation: true);
+            if (page.Cursor is not null) w.WriteString(Fields.Cursor, page.Cursor);
+            w.WriteEndObject();
+        });
 
     internal static void Reply(ClientSession session, string requestId, bool success, JsonNode? data, string? error, string? code = null) =>
         SendResult(session, MessageTypes.Response, requestId, success, data, error, Fields.Code, code);

@@ -341,7 +341,8 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
         if (!_store.Transition(id, from, to, now, change)) return false;
         if (_store.Get(id) is { } call)
         {
-            RpcLog.CallChanged(_logger, id, call.DeviceId, to, change.Error);
+            if (change.Error is { } error) RpcLog.CallFailed(_logger, id, call.DeviceId, to, error);
+            else RpcLog.CallChanged(_logger, id, call.DeviceId, to);
             CallChanged?.Invoke(call);
         }
         return true;

@@ -105,17 +105,17 @@ internal sealed class LocalDeviceRequests : IDeviceRequestChannel, IDisposable
         var requestId = message.TryGetProperty(Fields.RequestId, out var rid) && rid.ValueKind == JsonValueKind.String ? rid.GetString() : null;
         if (requestId is null)
         {
-            RpcLog.ResponseIgnored(_logger, session.ClientId, session.DeviceId, null, "no requestId");
+            RpcLog.ResponseIgnored(_logger, session.ClientId, session.Principal ?? "not authenticated", "without a requestId", "no requestId");
             return;
         }
         if (!_pending.TryGetValue(requestId, out var pending))
         {
-            RpcLog.ResponseIgnored(_logger, session.ClientId, session.DeviceId, requestId, "unknown or already finished requestId");
+            RpcLog.ResponseIgnored(_logger, session.ClientId, session.Principal ?? "not authenticated", requestId, "unknown or already finished requestId");
             return;
         }
         if (pending.ClientId != session.ClientId)
         {
-            RpcLog.ResponseIgnored(_logger, session.ClientId, session.DeviceId, requestId, $"the request went to device {pending.DeviceId} on {pending.ClientId}");
+            RpcLog.ResponseIgnored(_logger, session.ClientId, session.Principal ?? "not authenticated", requestId, $"the request went to device {pending.DeviceId} on {pending.ClientId}");
             return;
         }
         // The seed sends "success"; a reply without it counts as success unless it carries an error.

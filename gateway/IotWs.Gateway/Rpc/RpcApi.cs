@@ -84,7 +84,7 @@ public static class RpcApi
         JsonDocument document;
         try
         {
-            document = await JsonDocument.ParseAsync(http.Request.Body, new JsonDocumentOptions { MaxDepth = 32 }, http.RequestAborted);
+            document = await WireMessage.ParseAsync(http.Request.Body, (int)MaxBodyBytes, WireMessage.DocumentOptions, http.RequestAborted);
         }
         catch (JsonException e)
         {

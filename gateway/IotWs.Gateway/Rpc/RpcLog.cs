@@ -6,14 +6,18 @@ internal static partial class RpcLog
     [LoggerMessage(701, LogLevel.Debug, "Device {DeviceId}: request {RequestId} ({Endpoint}) sent on {ClientId}")]
     public static partial void RequestSent(ILogger logger, string deviceId, string clientId, string requestId, string endpoint);
 
-    [LoggerMessage(702, LogLevel.Debug, "Client {ClientId} (device {DeviceId}): response {RequestId} ignored: {Reason}")]
-    public static partial void ResponseIgnored(ILogger logger, string clientId, string? deviceId, string? requestId, string reason);
+    // No template is given a null: it would print "(null)".
+    [LoggerMessage(702, LogLevel.Debug, "Client {ClientId} ({Principal}): response {RequestId} ignored: {Reason}")]
+    public static partial void ResponseIgnored(ILogger logger, string clientId, string principal, string requestId, string reason);
 
     [LoggerMessage(703, LogLevel.Information, "Call {CallId}: {Caller} ({Role}) calls {Endpoint} on device {DeviceId} (persistent {Persistent}): {Status}")]
     public static partial void CallCreated(ILogger logger, string callId, string caller, string role, string endpoint, string deviceId, bool persistent, string status);
 
-    [LoggerMessage(704, LogLevel.Information, "Call {CallId} on device {DeviceId}: {Status} {Error}")]
-    public static partial void CallChanged(ILogger logger, string callId, string deviceId, string status, string? error);
+    [LoggerMessage(704, LogLevel.Information, "Call {CallId} on device {DeviceId}: {Status}")]
+    public static partial void CallChanged(ILogger logger, string callId, string deviceId, string status);
+
+    [LoggerMessage(711, LogLevel.Information, "Call {CallId} on device {DeviceId}: {Status} ({Error})")]
+    public static partial void CallFailed(ILogger logger, string callId, string deviceId, string status, string error);
 
     [LoggerMessage(705, LogLevel.Error, "Device {DeviceId}: delivering queued calls failed")]
     public static partial void DeliveryFailed(ILogger logger, Exception e, string deviceId);

@@ -143,7 +143,8 @@ public sealed partial class StreamRelay : IDisposable
             [Fields.StreamType] = type,
             [Fields.Metadata] = metadata,
         }, session.ClientId, session.ClientId);
-        StreamOpened(_logger, session.ClientId, id, type, session.DeviceId);
+        if (session.DeviceId is { } deviceId) DeviceStreamOpened(_logger, session.ClientId, deviceId, id, type);
+        else StreamOpened(_logger, session.ClientId, id, type);
         Raise(StreamStarted, Info(session, stream));
         return ValueTask.CompletedTask;
     }
@@ -268,7 +269,8 @@ public sealed partial class StreamRelay : IDisposable
             [Fields.Bytes] = stream.Bytes,
             ["chunks"] = stream.Chunks,
         }, session.ClientId, session.ClientId);
-        StreamClosed(_logger, session.ClientId, id, stream.Bytes, stream.Chunks, relativePath);
+        if (relativePath is not null) UploadClosed(_logger, session.ClientId, id, stream.Bytes, stream.Chunks, relativePath);
+        else StreamClosed(_logger, session.ClientId, id, stream.Bytes, stream.Chunks);
         Raise(StreamEnded, Info(session, stream));
     }
 
@@ -433,11 +435,18 @@ public sealed partial class StreamRelay : IDisposable
 
     public void Dispose() => _events.ClientDisconnected -= DiscardAll;
 
-    [LoggerMessage(401, LogLevel.Information, "Client {ClientId} started stream {StreamId} ({StreamType}); device {DeviceId}")]
-    private static partial void StreamOpened(ILogger logger, string clientId, string streamId, string streamType, string? deviceId);
+    // No template is given a null: it would print "(null)". Optional parts get a message of their own.
+    [LoggerMessage(401, LogLevel.Information, "Client {ClientId} started stream {StreamId} ({StreamType})")]
+    private static partial void StreamOpened(ILogger logger, string clientId, string streamId, string streamType);
 
-    [LoggerMessage(402, LogLevel.Information, "Client {ClientId} ended stream {StreamId}: {Bytes} bytes in {Chunks} chunks, saved as {Path}")]
-    private static partial void StreamClosed(ILogger logger, string clientId, string streamId, long bytes, long chunks, string? path);
+    [LoggerMessage(406, LogLevel.Information, "Client {ClientId} of device {DeviceId} started stream {StreamId} ({StreamType})")]
+    private static partial void DeviceStreamOpened(ILogger logger, string clientId, string deviceId, string streamId, string streamType);
+
+    [LoggerMessage(402, LogLevel.Information, "Client {ClientId} ended stream {StreamId}: {Bytes} bytes in {Chunks} chunks")]
+    private static partial void StreamClosed(ILogger logger, string clientId, string streamId, long bytes, long chunks);
+
+    [LoggerMessage(407, LogLevel.Information, "Client {ClientId} ended stream {StreamId}: {Bytes} bytes in {Chunks} chunks, saved as {Path}")]
+    private static partial void UploadClosed(ILogger logger, string clientId, string streamId, long bytes, long chunks, string path);
 
     [LoggerMessage(403, LogLevel.Warning, "Client {ClientId}: stream {StreamId} discarded: {Reason}")]
     private static partial void StreamDiscarded(ILogger logger, string clientId, string streamId, string reason);
