@@ -1,101 +1,18 @@
-using System.Text.Json.Nodes;
-using IotWs.Gateway.Devices;
-using IotWs.Gateway.Storage;
-using IotWs.Gateway.Wire;
-using IotWs.Protocol;
 using Microsoft.Data.Sqlite;
 
-namespace IotWs.Gateway.Alerts;
+namespace IotWs.Gateway.Storage.Sqlite;
 
-/// <summary>
-/// An alert: raised once when its rule's condition has held long enough, cleared once when it recovers.
-/// Message says what was wrong and stays when the alert clears; Resolution says how it ended.
-/// </summary>
-public sealed record Alert(
-    long Id,
-    string Rule,
-    string Metric,
-    string DeviceId,
-    string Severity,
-    string State,
-    string Message,
-    double? Value,
-    DateTimeOffset RaisedAt,
-    DateTimeOffset? ClearedAt)
+/// <summary>Alerts in SQLite (feature "alerts"). Ids are given out in memory (one gateway per file) so an alert can be published before its row is written.</summary>
+public sealed class SqliteAlertStore : IAlertStore
 {
-    public const string Active = "active";
-    public const string Cleared = "cleared";
-
-    /// <summary>When the condition began (before RaisedAt by the rule's wait): the start of the alert's duration.</summary>
-    public DateTimeOffset StartedAt { get; init; } = RaisedAt;
-    /// <summary>How many times the condition happened; above 1 for a flapping summary.</summary>
-    public int Occurrences { get; init; } = 1;
-    /// <summary>How the alert ended ("back online after 4 min"); null while active.</summary>
-    public string? Resolution { get; init; }
-    public string? AcknowledgedBy { get; init; }
-    public DateTimeOffset? AcknowledgedAt { get; init; }
-
-    /// <summary>The alert object as published and listed (see docs/pubsub.md).</summary>
-    public JsonObject ToJson() => new()
-    {
-        ["id"] = Id,
-        ["rule"] = Rule,
-        [Fields.DeviceId] = DeviceId,
-        ["severity"] = Severity,
-        ["state"] = State,
-        [Fields.Message] = Message,
-        ["value"] = Value,
-        ["raisedAt"] = WireJson.Time(RaisedAt),
-        ["clearedAt"] = ClearedAt is { } c ? WireJson.Time(c) : null,
-        ["startedAt"] = WireJson.Time(StartedAt),
-        ["durationSeconds"] = ClearedAt is { } end ? Math.Round((end - StartedAt).TotalSeconds) : null,
-        ["occurrences"] = Occurrences,
-        ["resolution"] = Resolution,
-        ["acknowledgedBy"] = AcknowledgedBy,
-        ["acknowledgedAt"] = AcknowledgedAt is { } a ? WireJson.Time(a) : null,
-    };
-}
-
-/// <summary>Alerts in SQLite (feature "alerts"). Ids are given out in memory so an alert can be published before its row is written.</summary>
-public sealed class AlertStore : IDisposable
-{
-    public sealed class Schema : ISchemaMigration
-    {
-        public string Feature => "alerts";
-
-        public IReadOnlyList<string> Steps { get; } =
-        [
-            """
-            CREATE TABLE alerts (
-                id INTEGER PRIMARY KEY,
-                rule TEXT NOT NULL,
-                metric TEXT NOT NULL,
-                device_id TEXT NOT NULL,
-                severity TEXT NOT NULL,
-                state TEXT NOT NULL,
-                message TEXT NOT NULL,
-                value REAL,
-                raised_at_ms INTEGER NOT NULL,
-                cleared_at_ms INTEGER
-            )
-            """,
-            "CREATE INDEX alerts_state ON alerts (state, id)",
-            "ALTER TABLE alerts ADD COLUMN started_at_ms INTEGER",
-            "ALTER TABLE alerts ADD COLUMN occurrences INTEGER NOT NULL DEFAULT 1",
-            "ALTER TABLE alerts ADD COLUMN resolution TEXT",
-            "ALTER TABLE alerts ADD COLUMN acknowledged_by TEXT",
-            "ALTER TABLE alerts ADD COLUMN acknowledged_at_ms INTEGER",
-        ];
-    }
-
-    private readonly GatewayDatabase _db;
+    private readonly SqliteDatabase _db;
     private readonly DeferredWrites _writes;
     private long _lastId;
 
-    public AlertStore(GatewayDatabase db, ILogger<AlertStore> logger)
+    public SqliteAlertStore(SqliteDatabase db, ILogger<SqliteAlertStore> logger)
     {
         _db = db;
-        _writes = new DeferredWrites(db, logger);
+        _writes = new DeferredWrites(db.Open, logger);
         using var connection = db.Open();
         using var cmd = connection.CreateCommand();
         cmd.CommandText = "SELECT COALESCE(MAX(id), 0) FROM alerts";
@@ -105,11 +22,11 @@ public sealed class AlertStore : IDisposable
     public long NextId() => Interlocked.Increment(ref _lastId);
 
     /// <summary>Inserts or updates (by id) an alert, written in the background.</summary>
-    public void Save(Alert alert) =>
+    public void Save(AlertRow alert) =>
         _writes.Enqueue((connection, tx) =>
         {
-            using var cmd = connection.CreateCommand();
-            cmd.Transaction = tx;
+            using var cmd = ((SqliteConnection)connection).CreateCommand();
+            cmd.Transaction = (SqliteTransaction)tx;
             cmd.CommandText = """
                 INSERT INTO alerts (id, rule, metric, device_id, severity, state, message, value, raised_at_ms, cleared_at_ms,
                                     started_at_ms, occurrences, resolution, acknowledged_by, acknowledged_at_ms)
@@ -138,7 +55,7 @@ public sealed class AlertStore : IDisposable
         });
 
     /// <summary>Newest first; state and device optional.</summary>
-    public IReadOnlyList<Alert> List(string? state, string? deviceId, int limit)
+    public IReadOnlyList<AlertRow> List(string? state, string? deviceId, int limit)
     {
         _writes.Flush();
         using var connection = _db.Open();
@@ -154,9 +71,7 @@ public sealed class AlertStore : IDisposable
         return Read(cmd);
     }
 
-    public IReadOnlyList<Alert> Active() => List(Alert.Active, null, int.MaxValue);
-
-    public Alert? Get(long id)
+    public AlertRow? Get(long id)
     {
         _writes.Flush();
         using var connection = _db.Open();
@@ -173,13 +88,13 @@ public sealed class AlertStore : IDisposable
     private const string Columns = "id, rule, metric, device_id, severity, state, message, value, raised_at_ms, cleared_at_ms, "
         + "started_at_ms, occurrences, resolution, acknowledged_by, acknowledged_at_ms";
 
-    private static List<Alert> Read(SqliteCommand cmd)
+    private static List<AlertRow> Read(SqliteCommand cmd)
     {
         using var reader = cmd.ExecuteReader();
-        var alerts = new List<Alert>();
+        var alerts = new List<AlertRow>();
         while (reader.Read())
         {
-            alerts.Add(new Alert(
+            alerts.Add(new AlertRow(
                 reader.GetInt64(0),
                 reader.GetString(1),
                 reader.GetString(2),
@@ -189,15 +104,13 @@ public sealed class AlertStore : IDisposable
                 reader.GetString(6),
                 reader.IsDBNull(7) ? null : reader.GetDouble(7),
                 DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(8)),
-                reader.IsDBNull(9) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(9)))
-            {
+                reader.IsDBNull(9) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(9)),
                 // Alerts stored before started_at existed began when they were raised.
-                StartedAt = DateTimeOffset.FromUnixTimeMilliseconds(reader.IsDBNull(10) ? reader.GetInt64(8) : reader.GetInt64(10)),
-                Occurrences = reader.GetInt32(11),
-                Resolution = reader.IsDBNull(12) ? null : reader.GetString(12),
-                AcknowledgedBy = reader.IsDBNull(13) ? null : reader.GetString(13),
-                AcknowledgedAt = reader.IsDBNull(14) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(14)),
-            });
+                DateTimeOffset.FromUnixTimeMilliseconds(reader.IsDBNull(10) ? reader.GetInt64(8) : reader.GetInt64(10)),
+                reader.GetInt32(11),
+                reader.IsDBNull(12) ? null : reader.GetString(12),
+                reader.IsDBNull(13) ? null : reader.GetString(13),
+                reader.IsDBNull(14) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(14))));
         }
         return alerts;
     }
