@@ -39,7 +39,8 @@ public sealed class PostgresReadingStore(PostgresDatabase db, IStoredFieldReader
     public void Open()
     {
         var c = Writer();
-        using var cmd = Pg.Command(c, "SELECT COALESCE(max(id), 0) FROM readings");
+        // The identity sequence, not max(id): ids are never handed out twice, even after retention deleted every row.
+        using var cmd = Pg.Command(c, "SELECT COALESCE(pg_sequence_last_value(pg_get_serial_sequence('readings', 'id')), 0)");
         Volatile.Write(ref _lastReadingId, Math.Max(_lastReadingId, (long)cmd.ExecuteScalar()!));
     }
 
