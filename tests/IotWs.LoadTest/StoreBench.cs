@@ -32,22 +32,33 @@ internal static class StoreBench
                 postgres = await PostgresServer.StartAsync(durable: true);
                 Console.WriteLine($"store: PostgreSQL started on 127.0.0.1:{postgres.Port} (fsync on, synchronous_commit on)");
             }
+            // Rounds interleave the providers, so a burst of load from elsewhere on the machine hits them alike.
+            var repeat = o.Int("repeat", 1);
             var results = new List<(string Provider, int Devices, double PerSecond)>();
-            foreach (var devices in deviceCounts)
+            for (var round = 0; round < repeat; round++)
             {
-                foreach (var provider in providers)
+                foreach (var devices in deviceCounts)
                 {
-                    var perSecond = await RunOneAsync(o, provider, devices, rows, commit, postgres);
-                    results.Add((provider, devices, perSecond));
+                    foreach (var provider in providers)
+                    {
+                        var perSecond = await RunOneAsync(o, provider, devices, rows, commit, postgres);
+                        results.Add((provider, devices, perSecond));
+                    }
                 }
             }
-            // Ratios against the first provider named, measured in this same run.
+            // Medians over the rounds, and ratios against the first provider named, measured in this same run.
             foreach (var devices in deviceCounts)
             {
-                var baseline = results.First(r => r.Devices == devices);
-                foreach (var r in results.Where(r => r.Devices == devices))
+                double Median(string provider)
                 {
-                    Console.WriteLine($"store: {devices} devices: {r.Provider} {r.PerSecond:N0} readings/s = {r.PerSecond / baseline.PerSecond:0.00}x {baseline.Provider}");
+                    var values = results.Where(r => r.Devices == devices && r.Provider == provider).Select(r => r.PerSecond).Order().ToArray();
+                    return values[values.Length / 2];
+                }
+                var baseline = Median(providers[0]);
+                foreach (var provider in providers)
+                {
+                    var median = Median(provider);
+                    Console.WriteLine($"store: {devices} devices, median of {repeat}: {provider} {median:N0} readings/s = {median / baseline:0.00}x {providers[0]}");
                 }
             }
         }

@@ -28,6 +28,7 @@ public sealed class PostgresReadingStore(PostgresDatabase db, IStoredFieldReader
     private const string StagingColumns = "ord, device_id, boot_id, seq, ts, device_ts, temperature, humidity, sensor_id, location, extra";
 
     private NpgsqlConnection? _writer;
+    private bool _staging;
     private long _lastReadingId;
     private readonly List<(long Id, string Device, long? Boot, long? Seq)> _inserted = [];
     private readonly Dictionary<(string, long, long), long> _firstIds = [];
@@ -63,6 +64,7 @@ public sealed class PostgresReadingStore(PostgresDatabase db, IStoredFieldReader
             // The connection may be broken (server restarted, network): the next commit opens a new one.
             _writer?.Dispose();
             _writer = null;
+            _staging = false;
             throw;
         }
         foreach (var o in batch.ReadingOutcomes)
@@ -159,7 +161,7 @@ public sealed class PostgresReadingStore(PostgresDatabase db, IStoredFieldReader
     /// </summary>
     private void InsertReadings(NpgsqlConnection c, NpgsqlTransaction tx, WriteBatch batch)
     {
-        var source = Ingest == PostgresIngest.CopyThenMerge ? Stage(c, tx, batch.Readings) : ArraySource;
+        var source = Ingest == PostgresIngest.CopyThenMerge ? Stage(c, tx, batch.Readings, ref _staging) : ArraySource;
         using var cmd = Pg.Command(c, $"""
             WITH ins AS (
               INSERT INTO readings (device_id, boot_id, seq, ts, device_ts, temperature, humidity, sensor_id, location, extra)
@@ -287,16 +289,18 @@ public sealed class PostgresReadingStore(PostgresDatabase db, IStoredFieldReader
     }
 
     /// <summary>Copies the rows into the session's staging table (emptied by every commit) and names it as the source.</summary>
-    private static string Stage(NpgsqlConnection c, NpgsqlTransaction tx, List<ReadingWrite> rows)
+    private static string Stage(NpgsqlConnection c, NpgsqlTransaction tx, List<ReadingWrite> rows, ref bool created)
     {
-        using (var create = Pg.Command(c, """
+        if (!created)
+        {
+            using var create = Pg.Command(c, """
             CREATE TEMP TABLE IF NOT EXISTS readings_staging (
               ord integer NOT NULL, device_id text NOT NULL, boot_id bigint, seq bigint, ts bigint NOT NULL, device_ts jsonb,
               temperature double precision NOT NULL, humidity double precision NOT NULL, sensor_id text, location text, extra text)
               ON COMMIT DELETE ROWS
-            """, tx))
-        {
+            """, tx);
             create.ExecuteNonQuery();
+            created = true;
         }
         using var copy = c.BeginBinaryImport($"COPY readings_staging ({StagingColumns}) FROM STDIN (FORMAT BINARY)");
         for (var i = 0; i < rows.Count; i++)
