@@ -1,5 +1,6 @@
 using IotWs.Gateway.Configuration;
 using IotWs.Gateway.Readings;
+using IotWs.Gateway.Storage;
 using IotWs.Gateway.Storage.Postgres;
 using IotWs.Gateway.Storage.Sqlite;
 using IotWs.Gateway.Tests.Infrastructure;
@@ -57,6 +58,44 @@ public sealed class PostgresStorageContractTests(PostgresFixture postgres) : Sto
             new PostgresAlertStore(db, NullLogger<PostgresAlertStore>.Instance),
             new PostgresRpcCallStore(db),
             new PostgresStorageInfo(db));
+    }
+
+    [PostgresFact]
+    public async Task Two_gateways_on_one_database_store_a_reading_once_and_both_answer_with_its_first_id()
+    {
+        var protector = Protector();
+        var a = (PostgresReadingStore)OpenStores(protector).Readings;
+        var b = (PostgresReadingStore)OpenStores(protector).Readings;
+        a.Open();
+        b.Open();
+        var at = DateTimeOffset.UtcNow;
+        WriteBatch Batch(int from, int to)
+        {
+            var batch = new WriteBatch();
+            for (var seq = from; seq <= to; seq++) batch.Readings.Add(new ReadingWrite("esp-1", 1, seq, at.AddSeconds(seq), null, 20, 40, null, null, null));
+            return batch;
+        }
+        // Overlapping commits at the same time, as when a device replays to a new node what the old one had stored.
+        var first = Batch(1, 200);
+        var second = Batch(100, 300);
+        await Task.WhenAll(Task.Run(() => a.Commit(first)), Task.Run(() => b.Commit(second)));
+        var ids = new Dictionary<int, long>();
+        for (var seq = 1; seq <= 200; seq++) ids[seq] = first.ReadingOutcomes[seq - 1].InsertId;
+        for (var seq = 100; seq <= 300; seq++)
+        {
+            var o = second.ReadingOutcomes[seq - 100];
+            if (seq <= 200) Assert.Equal(ids[seq], o.InsertId);
+            else ids[seq] = o.InsertId;
+        }
+        // Each overlapping reading was stored by exactly one of them; the other was told it is a duplicate.
+        for (var seq = 100; seq <= 200; seq++) Assert.NotEqual(first.ReadingOutcomes[seq - 1].Duplicate, second.ReadingOutcomes[seq - 100].Duplicate);
+        var stored = await a.ReadingsAsync("esp-1", at, at.AddHours(1), 1000, default);
+        Assert.Equal(Enumerable.Range(1, 300).Select(i => (long)i), stored.Select(r => r.Seq!.Value));
+        Assert.Equal(ids.OrderBy(p => p.Key).Select(p => p.Value), stored.Select(r => r.InsertId));
+        var minutes = await b.RollupsAsync("esp-1", Resolution.Minute, at.AddMinutes(-1), at.AddHours(1), 100, default);
+        Assert.Equal(300, minutes.Sum(m => m.Count));
+        a.Dispose();
+        b.Dispose();
     }
 
     protected override async Task DropDatabaseAsync()
