@@ -14,6 +14,28 @@ public sealed class PostgresGatewayTests(PostgresFixture postgres)
     private static string Iso(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
 
     [PostgresFact]
+    public async Task A_cli_verb_given_the_same_storage_keys_provisions_the_device_a_postgres_gateway_accepts()
+    {
+        var connectionString = await postgres.Server.CreateDatabaseAsync();
+        string[] storage = ["--Gateway:Storage:Provider=Postgres", "--Gateway:Storage:ConnectionString=" + connectionString];
+        var cliDir = TestGateway.NewDataDir();
+        try
+        {
+            var output = new StringWriter();
+            Assert.Equal(0, global::IotWs.Gateway.Cli.GatewayCli.Run(["devices", "add", "esp-cli", "--data-dir", cliDir, .. storage], output, TextWriter.Null));
+            var token = JsonDocument.Parse(output.ToString().Trim()).RootElement.GetProperty("token").GetString()!;
+            Assert.False(File.Exists(Path.Combine(cliDir, "iotws.db")), "the verb wrote PostgreSQL, not a SQLite file");
+
+            await using var gateway = await TestGateway.StartAsync(null, "Storage:Provider=Postgres", "Storage:ConnectionString=" + connectionString);
+            await using var device = await gateway.ConnectDeviceAsync("esp-cli", token);
+        }
+        finally
+        {
+            Directory.Delete(cliDir, recursive: true);
+        }
+    }
+
+    [PostgresFact]
     public async Task A_gateway_on_postgres_stores_acked_readings_there_and_serves_them_as_history()
     {
         var connectionString = await postgres.Server.CreateDatabaseAsync();
