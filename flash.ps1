@@ -15,6 +15,9 @@
                                              (nanoff --filedeployment deploy.json)
       6. reset the board                     (nanoff --platform esp32 --serialport PORT --reset)
 
+    Before step 1 every input is checked (gateway URLs, tokens file, device id, SSID), so a mistake
+    stops the script with one line on stderr and exit code 1 before the board is touched.
+
     The WiFi password and the device token only ever go into the temporary config file, which is
     deleted afterwards; they are never printed, logged or written into the repository.
 
@@ -23,7 +26,10 @@
     `nanoff --listports` lists them.
 
 .PARAMETER GatewayUrl
-    The gateway's WebSocket endpoint, e.g. ws://192.168.1.50:5080/ws.
+    The gateway's WebSocket endpoint, e.g. ws://192.168.1.50:5080/ws; or several, comma-separated, for
+    a cluster: the board starts with the first and moves to the next one when a connect fails or the
+    link closes with 1001, 1006 or 1013. Written as gatewayUrls (and gatewayUrl, the first one, which
+    older firmware reads).
 
 .PARAMETER TokensFile
     JSON lines as printed by `IotWs.Gateway devices add` / `devices import`:
@@ -42,6 +48,11 @@
 .PARAMETER Target
     nanoFramework firmware target for the deploy step. Default ESP32_REV0 (plain ESP32 DevKit).
 
+.PARAMETER WriteConfig
+    Only writes the config.json the upload step would send to this path, and does nothing else (no
+    nanoff, no board, no -SerialPort needed). The file holds the WiFi password and the token: keep it
+    out of the repository (firmware/**/config.json is git-ignored).
+
 .EXAMPLE
     ./flash.ps1 -SerialPort COM5 -GatewayUrl ws://192.168.1.50:5080/ws -DeviceId esp32-kitchen -WifiSsid home -WhatIf
 
@@ -55,11 +66,16 @@
     ./flash.ps1 -SerialPort COM5 -GatewayUrl ws://pi.local:5080/ws -DeviceId esp32-attic -SkipRuntime -SkipBuild
 
     Re-deploys a board that already runs nanoFramework, with an existing Release build.
+
+.EXAMPLE
+    ./flash.ps1 -SerialPort COM5 -GatewayUrl ws://pi-a.local:5080/ws,ws://pi-b.local:5080/ws -DeviceId esp32-attic
+
+    A board of a cluster: it fails over between the two gateways.
 #>
 [CmdletBinding(SupportsShouldProcess)]
 param(
-    [Parameter(Mandatory)] [string] $SerialPort,
-    [Parameter(Mandatory)] [ValidatePattern('^wss?://')] [string] $GatewayUrl,
+    [string] $SerialPort,
+    [Parameter(Mandatory)] [string[]] $GatewayUrl,
     [string] $TokensFile = 'devices.jsonl',
     [string] $DeviceId,
     [string] $WifiSsid = $env:IOTWS_WIFI_SSID,
@@ -74,11 +90,26 @@ param(
     [switch] $SkipRuntime,
     [switch] $SkipBuild,
     [switch] $SkipDeploy,
-    [switch] $SkipConfig
+    [switch] $SkipConfig,
+    [string] $WriteConfig
 )
 
 Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
+# One plain line per error, without PowerShell's wrapped error view: what is wrong and what to do.
+trap { [Console]::Error.WriteLine("flash.ps1: $($_.Exception.Message)"); exit 1 }
+
+# The same rules as the firmware's own config parser (DeviceSettings.FromConfig): checked before any step runs.
+$gatewayUrls = @($GatewayUrl | ForEach-Object { $_ -split ',' } | ForEach-Object { $_.Trim() } | Where-Object { $_ })
+if ($gatewayUrls.Count -eq 0) { throw 'GatewayUrl is empty: pass the gateway''s ws:// or wss:// address, e.g. ws://192.168.1.50:5080/ws' }
+if ($gatewayUrls.Count -gt 8) { throw "GatewayUrl lists $($gatewayUrls.Count) gateways; the firmware takes at most 8" }
+foreach ($url in $gatewayUrls) {
+    $parsed = $null
+    if (-not [Uri]::TryCreate($url, [UriKind]::Absolute, [ref] $parsed) -or $parsed.Scheme -notin 'ws', 'wss' -or -not $parsed.Host) {
+        throw "GatewayUrl '$url' is not a ws:// or wss:// URL (e.g. ws://192.168.1.50:5080/ws)"
+    }
+}
+if (-not $WriteConfig -and -not $SerialPort) { throw 'SerialPort missing: pass -SerialPort (nanoff --listports lists them), or -WriteConfig <path> to only write config.json' }
 
 $project = Join-Path $PSScriptRoot 'firmware/IotWs.Firmware/IotWs.Firmware.nfproj'
 $image = Join-Path $PSScriptRoot 'firmware/IotWs.Firmware/bin/Release/IotWs.Firmware.bin'
@@ -91,6 +122,60 @@ function Invoke-Tool([string] $Tool, [string[]] $Arguments) {
 
 function Step([string] $What, [string] $Tool, [string[]] $Arguments) {
     if ($PSCmdlet.ShouldProcess("$Tool $($Arguments -join ' ')", $What)) { Invoke-Tool $Tool $Arguments }
+}
+
+# Everything the config needs is resolved before any step runs, so a wrong tokens file or a missing
+# SSID stops the script before the board is touched.
+$config = $null
+if ($WriteConfig -or -not $SkipConfig) {
+    $whatIf = $WhatIfPreference -and -not $WriteConfig
+    if (-not $WifiSsid) { throw 'WiFi SSID missing: pass -WifiSsid or set IOTWS_WIFI_SSID' }
+
+    $device = $null
+    if (Test-Path $TokensFile) {
+        $devices = @(Get-Content $TokensFile | Where-Object { $_.Trim() } | ForEach-Object {
+            try { $_ | ConvertFrom-Json } catch { throw "Tokens file $TokensFile has a line that is not JSON; each line is {`"deviceId`":…,`"token`":…} as printed by IotWs.Gateway devices add" }
+        })
+        $ids = @($devices | ForEach-Object { $_.deviceId })
+        if ($DeviceId) {
+            $device = $devices | Where-Object deviceId -EQ $DeviceId | Select-Object -First 1
+            if (-not $device) { throw "No device '$DeviceId' in $TokensFile; it lists: $($ids -join ', ')" }
+        }
+        elseif ($devices.Count -eq 1) { $device = $devices[0] }
+        elseif ($devices.Count -eq 0) { throw "Tokens file $TokensFile lists no device (create one with: IotWs.Gateway devices add <deviceId>)" }
+        else { throw "Tokens file $TokensFile lists $($devices.Count) devices ($($ids -join ', ')): pass -DeviceId to say which board this is" }
+        if (-not $device.token) { throw "Tokens file $TokensFile has no token for device '$($device.deviceId)'" }
+    }
+    elseif (-not $whatIf) { throw "Tokens file $TokensFile not found (create it with: IotWs.Gateway devices add <deviceId>)" }
+    elseif (-not $DeviceId) { throw "Device id missing: pass -DeviceId, or -TokensFile with the line of this board" }
+
+    $password = if ($WifiPassword) { ConvertFrom-SecureString -SecureString $WifiPassword -AsPlainText }
+                elseif ($env:IOTWS_WIFI_PASSWORD) { $env:IOTWS_WIFI_PASSWORD }
+                elseif (-not $whatIf) { ConvertFrom-SecureString -SecureString (Read-Host -AsSecureString "WiFi password for $WifiSsid") -AsPlainText }
+                else { '' }
+
+    $config = [ordered]@{
+        wifiSsid            = $WifiSsid
+        wifiPassword        = $password
+        gatewayUrl          = $gatewayUrls[0]
+        gatewayUrls         = $gatewayUrls
+        deviceId            = if ($device) { $device.deviceId } else { $DeviceId }
+        token               = if ($device) { $device.token } else { '' }
+        readingIntervalMs   = $ReadingIntervalMs
+        heartbeatIntervalMs = $HeartbeatIntervalMs
+        dhtEchoPin          = $DhtEchoPin
+        dhtTriggerPin       = $DhtTriggerPin
+        ledPin              = $LedPin
+    }
+    if ($Location) { $config.location = $Location }
+}
+
+if ($WriteConfig) {
+    # Raw UTF-8 without BOM and without \u escapes: nanoFramework.Json mis-decodes those.
+    $json = $config | ConvertTo-Json -EscapeHandling Default
+    [System.IO.File]::WriteAllText([System.IO.Path]::GetFullPath($WriteConfig, (Get-Location).Path), $json, [System.Text.UTF8Encoding]::new($false))
+    Write-Host "config.json for $($config.deviceId) written to $WriteConfig (it holds secrets: keep it out of the repository)"
+    return
 }
 
 # 1. nanoff
@@ -123,46 +208,20 @@ if (-not $SkipDeploy) {
 }
 
 # 5. config.json
-if (-not $SkipConfig) {
-    $whatIf = $WhatIfPreference
-    if (-not $WifiSsid) { throw 'WiFi SSID missing: pass -WifiSsid or set IOTWS_WIFI_SSID' }
-
-    $device = $null
-    if (Test-Path $TokensFile) {
-        $devices = @(Get-Content $TokensFile | Where-Object { $_.Trim() } | ForEach-Object { $_ | ConvertFrom-Json })
-        $device = if ($DeviceId) { $devices | Where-Object deviceId -EQ $DeviceId | Select-Object -First 1 }
-                  elseif ($devices.Count -eq 1) { $devices[0] }
-        if (-not $device) { throw "No device '$DeviceId' in $TokensFile (pass -DeviceId when the file lists several)" }
-    }
-    elseif (-not $whatIf) { throw "Tokens file $TokensFile not found (create it with: IotWs.Gateway devices add <deviceId>)" }
-
-    $password = if ($WifiPassword) { ConvertFrom-SecureString -SecureString $WifiPassword -AsPlainText }
-                elseif ($env:IOTWS_WIFI_PASSWORD) { $env:IOTWS_WIFI_PASSWORD }
-                elseif (-not $whatIf) { ConvertFrom-SecureString -SecureString (Read-Host -AsSecureString "WiFi password for $WifiSsid") -AsPlainText }
-                else { '' }
-
-    $config = [ordered]@{
-        wifiSsid            = $WifiSsid
-        wifiPassword        = $password
-        gatewayUrl          = $GatewayUrl
-        deviceId            = if ($device) { $device.deviceId } else { $DeviceId }
-        token               = if ($device) { $device.token } else { '' }
-        readingIntervalMs   = $ReadingIntervalMs
-        heartbeatIntervalMs = $HeartbeatIntervalMs
-        dhtEchoPin          = $DhtEchoPin
-        dhtTriggerPin       = $DhtTriggerPin
-        ledPin              = $LedPin
-    }
-    if ($Location) { $config.location = $Location }
-
-    $shown = "deviceId=$($config.deviceId), gatewayUrl=$GatewayUrl, wifiSsid=$WifiSsid, wifiPassword=***, token=***"
+if ($config) {
+    # Raw UTF-8 without BOM and without \u escapes: nanoFramework.Json mis-decodes those.
+    $json = $config | ConvertTo-Json -EscapeHandling Default
+    $utf8 = [System.Text.UTF8Encoding]::new($false)
+    # What the board gets, secrets masked.
+    $shown = (@(foreach ($key in $config.Keys) {
+        $value = if ($key -in 'wifiPassword', 'token') { '***' } elseif ($key -eq 'gatewayUrls') { $config[$key] -join ',' } else { $config[$key] }
+        "$key=$value"
+    }) -join ', ')
     if ($PSCmdlet.ShouldProcess("I:\config.json on $SerialPort ($shown)", 'Upload config.json')) {
         $configFile = New-TemporaryFile
         $deployFile = New-TemporaryFile
         try {
-            # Raw UTF-8 without BOM and without \u escapes: nanoFramework.Json mis-decodes those.
-            $utf8 = [System.Text.UTF8Encoding]::new($false)
-            [System.IO.File]::WriteAllText($configFile.FullName, ($config | ConvertTo-Json -EscapeHandling Default), $utf8)
+            [System.IO.File]::WriteAllText($configFile.FullName, $json, $utf8)
             $deploy = @{ serialport = $SerialPort; files = @(@{ DestinationFilePath = 'I:\config.json'; SourceFilePath = $configFile.FullName }) }
             [System.IO.File]::WriteAllText($deployFile.FullName, ($deploy | ConvertTo-Json -Depth 4), $utf8)
             Invoke-Tool 'nanoff' @('--filedeployment', $deployFile.FullName)

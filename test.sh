@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of IotWs: builds the solution filter (never the nanoFramework project),
-# installs the servers the tests use (Mosquitto, Chromium, PostgreSQL) when they are missing, and
-# prints one closing line "Total: N passed, N failed, N skipped".
+# installs the servers the tests use (Mosquitto, Chromium, PostgreSQL) and PowerShell 7 (for flash.ps1)
+# when they are missing, and prints one closing line "Total: N passed, N failed, N skipped".
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -18,6 +18,13 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 # A mosquitto package starts a system broker on 1883 and postgresql a cluster on 5432; tests start their own on free ports.
+
+# flash.ps1's tests run it with PowerShell 7. Without pwsh on PATH, install 7.6.9 as a .NET tool into
+# .tools/ (git-ignored; 7.7 wants .NET 11); the tests find it there.
+if ! command -v pwsh >/dev/null 2>&1 && [ ! -x .tools/pwsh ]; then
+  echo "Installing PowerShell 7.6.9 into .tools/"
+  dotnet tool install --tool-path .tools PowerShell --version 7.6.9 >/dev/null
+fi
 
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1

@@ -28,7 +28,10 @@ namespace IotWs.Firmware.Core
         private readonly ReadingUplink _uplink;
         private readonly SensorHealth _health = new SensorHealth();
         private readonly RpcDispatcher _rpc;
-        private readonly Func<Hashtable, bool> _send;
+        private readonly MessageSender _send;
+        private readonly string[] _gatewayUrls;
+        private int _gatewayIndex;
+        private long _failovers;
 
         private ConnectionState _state = ConnectionState.Disconnected;
         private bool _started;
@@ -48,6 +51,10 @@ namespace IotWs.Firmware.Core
         private long _lastReceivedAt;
         private long _nextConnectAt;
         private long _nextReadingAt;
+        // The next reading on the interval's grid; _nextReadingAt is earlier while a failed read is retried.
+        private long _scheduledReadingAt;
+        private long _lastReadAttemptAt = long.MinValue / 2;
+        private int _retriesLeft;
         private long _nextHeartbeatAt;
         private bool _rebootPending;
         private long _rebootAt;
@@ -68,7 +75,8 @@ namespace IotWs.Firmware.Core
             _buffer = new ReadingBuffer(settings.BufferCapacity);
             _uplink = new ReadingUplink(_buffer, settings);
             _rpc = new RpcDispatcher(this);
-            _send = Send;
+            _send = new MessageSender(Send);
+            _gatewayUrls = settings.EffectiveGatewayUrls;
         }
 
         public ConnectionState State
@@ -156,6 +164,18 @@ namespace IotWs.Firmware.Core
             get { return _connectAttempts; }
         }
 
+        /// <summary>The gateway URL the next (or current) connect goes to.</summary>
+        public string CurrentGatewayUrl
+        {
+            get { return _gatewayUrls[_gatewayIndex]; }
+        }
+
+        /// <summary>Times the device moved on to the next gateway URL.</summary>
+        public long Failovers
+        {
+            get { return _failovers; }
+        }
+
         /// <summary>Close status of the last link that ended (0 before any).</summary>
         public int LastCloseCode
         {
@@ -199,6 +219,7 @@ namespace IotWs.Firmware.Core
             RestoreSpill();
 
             _nextReadingAt = now + _settings.ReadingIntervalMs;
+            _scheduledReadingAt = _nextReadingAt;
             _nextConnectAt = now;
             _state = ConnectionState.Disconnected;
             _log.Info("boot " + _bootId + " of " + _settings.DeviceId + ", " + _buffer.Count + " readings restored");
@@ -217,12 +238,32 @@ namespace IotWs.Firmware.Core
                 HandleEvent(e, now);
             }
 
-            if (now >= _nextReadingAt)
+            // Whatever the schedule says, the DHT22 is never read twice within its 2 s minimum.
+            if (now >= _nextReadingAt && now - _lastReadAttemptAt >= DeviceSettings.MinReadingIntervalMs)
             {
-                TakeReading(now);
-                _nextReadingAt += _settings.ReadingIntervalMs;
-                // After a long stall, do not fire a burst of catch-up reads the DHT22 cannot serve.
-                if (_nextReadingAt <= now) _nextReadingAt = now + _settings.ReadingIntervalMs;
+                bool regular = now >= _scheduledReadingAt;
+                _lastReadAttemptAt = now;
+                bool ok = TakeReading(now);
+                if (regular)
+                {
+                    _retriesLeft = _settings.SensorRetries;
+                    _scheduledReadingAt += _settings.ReadingIntervalMs;
+                    // After a long stall, do not fire a burst of catch-up reads the DHT22 cannot serve.
+                    if (_scheduledReadingAt <= now) _scheduledReadingAt = now + _settings.ReadingIntervalMs;
+                }
+                _nextReadingAt = _scheduledReadingAt;
+                // SensorRetries > 0: a failed read is tried again after SensorRetryMs (at least 2 s) instead
+                // of waiting for the next reading, as long as the retry comes before it.
+                if (!ok && _retriesLeft > 0)
+                {
+                    long retry = _settings.SensorRetryMs;
+                    if (retry < DeviceSettings.MinReadingIntervalMs) retry = DeviceSettings.MinReadingIntervalMs;
+                    if (now + retry < _scheduledReadingAt)
+                    {
+                        _retriesLeft--;
+                        _nextReadingAt = now + retry;
+                    }
+                }
             }
 
             switch (_state)
@@ -233,12 +274,12 @@ namespace IotWs.Firmware.Core
                     break;
                 case ConnectionState.Connecting:
                     if (now - _stateSince > _settings.ConnectTimeoutMs)
-                        Disconnect(now, CloseCodes.Normal, BackoffKind.Normal, "connect timed out");
+                        Disconnect(now, CloseCodes.Normal, BackoffKind.Normal, "connect timed out", true);
                     break;
                 case ConnectionState.AwaitWelcome:
                 case ConnectionState.AwaitAuth:
                     if (now - _stateSince > _settings.HandshakeTimeoutMs)
-                        Disconnect(now, CloseCodes.Normal, BackoffKind.Normal, "no welcome/auth_response in time");
+                        Disconnect(now, CloseCodes.Normal, BackoffKind.Normal, "no welcome/auth_response in time", true);
                     break;
                 case ConnectionState.Running:
                     RunConnected(now);
@@ -296,17 +337,23 @@ namespace IotWs.Firmware.Core
             bool started;
             try
             {
-                started = _transport.Connect(_settings.GatewayUrl, new ConnectionEvents(_inbox, _generation));
+                started = _transport.Connect(_gatewayUrls[_gatewayIndex], new ConnectionEvents(_inbox, _generation));
             }
             catch (Exception ex)
             {
                 _log.Warn("connect threw: " + ex.Message);
                 started = false;
             }
-            if (!started) Disconnect(now, CloseCodes.Normal, BackoffKind.Normal, "connect failed");
+            if (!started) Disconnect(now, CloseCodes.Normal, BackoffKind.Normal, "connect failed", true);
         }
 
         private void Disconnect(long now, int closeCode, BackoffKind kind, string reason)
+        {
+            Disconnect(now, closeCode, kind, reason, false);
+        }
+
+        // gatewayLost: this gateway failed us (no link, no answer), so the next attempt goes to the next URL.
+        private void Disconnect(long now, int closeCode, BackoffKind kind, string reason, bool gatewayLost)
         {
             // Whatever the old link still reports from now on belongs to a past generation.
             _generation++;
@@ -318,7 +365,17 @@ namespace IotWs.Firmware.Core
             {
                 _log.Warn("close failed: " + ex.Message);
             }
+            if (gatewayLost) MoveToNextGateway();
             EnterBackoff(now, kind, reason);
+        }
+
+        /// <summary>Failover: the next connect goes to the next gateway URL (round robin); one URL stays put.</summary>
+        private void MoveToNextGateway()
+        {
+            if (_gatewayUrls.Length < 2) return;
+            _gatewayIndex = (_gatewayIndex + 1) % _gatewayUrls.Length;
+            _failovers++;
+            _log.Info("next gateway: " + _gatewayUrls[_gatewayIndex]);
         }
 
         private void EnterBackoff(long now, BackoffKind kind, string reason)
@@ -386,6 +443,8 @@ namespace IotWs.Firmware.Core
             BackoffKind kind = BackoffKind.Normal;
             if (_authFailed || code == CloseCodes.AuthFailed || code == CloseCodes.Replaced) kind = BackoffKind.Refused;
             else if (code == CloseCodes.TryAgainLater) kind = BackoffKind.TryAgainLater;
+            // Going away (restart, shutdown), lost (killed, network) or full: another gateway may take us.
+            if (code == CloseCodes.GoingAway || code == AbnormalClosure || code == CloseCodes.TryAgainLater) MoveToNextGateway();
             EnterBackoff(now, kind, "link closed (" + code + ")");
         }
 
@@ -501,7 +560,7 @@ namespace IotWs.Firmware.Core
             int period = HeartbeatPeriodMs;
             if (now - _lastReceivedAt > 2L * period)
             {
-                Disconnect(now, CloseCodes.Normal, BackoffKind.Normal, "watchdog: nothing from the gateway for " + (now - _lastReceivedAt) + " ms");
+                Disconnect(now, CloseCodes.Normal, BackoffKind.Normal, "watchdog: nothing from the gateway for " + (now - _lastReceivedAt) + " ms", true);
                 return;
             }
             if (now >= _nextHeartbeatAt)
@@ -538,7 +597,8 @@ namespace IotWs.Firmware.Core
 
         // ---- readings ----
 
-        private void TakeReading(long now)
+        /// <summary>One read of the sensor; false when it failed or was implausible (counted in sensor health).</summary>
+        private bool TakeReading(long now)
         {
             double t;
             double h;
@@ -557,7 +617,7 @@ namespace IotWs.Firmware.Core
             if (!ok)
             {
                 _health.RecordFailure();
-                return;
+                return false;
             }
             // The DHT22 resolves 0.1; rounding also keeps the JSON short.
             t = Math.Round(t * 10) / 10;
@@ -567,12 +627,13 @@ namespace IotWs.Firmware.Core
             {
                 _health.RecordFailure();
                 _log.Warn("implausible reading dropped: " + why);
-                return;
+                return false;
             }
             _health.RecordSuccess(t, h, now);
             _lastSeq++;
             _taken++;
             _buffer.Add(new Reading(_lastSeq, _bootId, t, h, Timestamp(now)));
+            return true;
         }
 
         /// <summary>ISO-8601 UTC when the clock is synced, otherwise uptime milliseconds as a number.</summary>
@@ -693,6 +754,7 @@ namespace IotWs.Firmware.Core
                 _settings.ReadingIntervalMs = (int)readingMs;
                 SafeSet(StoreKeys.ReadingIntervalMs, readingMs.ToString());
                 _nextReadingAt = now + readingMs;
+                _scheduledReadingAt = _nextReadingAt;
             }
             if (heartbeatMs > 0)
             {

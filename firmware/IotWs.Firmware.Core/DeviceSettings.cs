@@ -12,8 +12,17 @@ namespace IotWs.Firmware.Core
         public const int MinHeartbeatIntervalMs = 5000;
         public const int MaxHeartbeatIntervalMs = 600000;
 
-        /// <summary>ws:// or wss:// URL of the gateway's /ws endpoint.</summary>
+        /// <summary>Most gateway URLs a device takes (config.json gatewayUrls).</summary>
+        public const int MaxGatewayUrls = 8;
+
+        /// <summary>ws:// or wss:// URL of the gateway's /ws endpoint (the only one, or the first of <see cref="GatewayUrls"/>).</summary>
         public string GatewayUrl;
+
+        /// <summary>
+        /// The gateways of a cluster, tried in order: on a failed connect or a close of 1001, 1006 or
+        /// 1013 the device moves to the next. Null or empty means just <see cref="GatewayUrl"/>.
+        /// </summary>
+        public string[] GatewayUrls;
 
         /// <summary>The device id the token was issued for.</summary>
         public string DeviceId;
@@ -28,6 +37,15 @@ namespace IotWs.Firmware.Core
         public string Location;
 
         public int ReadingIntervalMs = 2000;
+
+        /// <summary>
+        /// How often a failed sensor read is tried again before the next reading is due; 0 (the boards'
+        /// default) waits for the next reading. The gateway's Pi-attached sensors use it.
+        /// </summary>
+        public int SensorRetries;
+
+        /// <summary>Delay before such a retry; never under <see cref="MinReadingIntervalMs"/>.</summary>
+        public int SensorRetryMs = MinReadingIntervalMs;
         public int HeartbeatIntervalMs = ProtocolInfo.DefaultHeartbeatIntervalMs;
 
         /// <summary>Readings kept while the gateway has not acknowledged them.</summary>
@@ -74,6 +92,27 @@ namespace IotWs.Firmware.Core
             }
         }
 
+        /// <summary>The URLs to try, in order: <see cref="GatewayUrls"/> when set, otherwise the one <see cref="GatewayUrl"/>.</summary>
+        public string[] EffectiveGatewayUrls
+        {
+            get
+            {
+                if (GatewayUrls != null && GatewayUrls.Length > 0) return GatewayUrls;
+                return new string[] { GatewayUrl };
+            }
+        }
+
+        /// <summary>True for a ws:// or wss:// URL with a host.</summary>
+        public static bool IsGatewayUrl(string url)
+        {
+            if (url == null) return false;
+            string rest;
+            if (StartsWith(url, "ws://")) rest = url.Substring(5);
+            else if (StartsWith(url, "wss://")) rest = url.Substring(6);
+            else return false;
+            return rest.Length > 0 && rest[0] != '/' && rest[0] != ':';
+        }
+
         /// <summary>Null when a reading interval is acceptable, otherwise why not.</summary>
         public static string CheckReadingInterval(long ms)
         {
@@ -99,11 +138,33 @@ namespace IotWs.Firmware.Core
             error = null;
             DeviceSettings s = new DeviceSettings();
             s.GatewayUrl = WireValues.GetString(config, ConfigKeys.GatewayUrl);
+            if (config.Contains(ConfigKeys.GatewayUrls))
+            {
+                // A cluster's list; gatewayUrl (older firmware reads only that) may sit next to it.
+                ArrayList list = config[ConfigKeys.GatewayUrls] as ArrayList;
+                if (list == null || list.Count == 0 || list.Count > MaxGatewayUrls)
+                {
+                    error = ConfigKeys.GatewayUrls + " must be a list of 1 to " + MaxGatewayUrls + " ws:// or wss:// URLs";
+                    return null;
+                }
+                s.GatewayUrls = new string[list.Count];
+                for (int i = 0; i < list.Count; i++)
+                {
+                    string url = list[i] as string;
+                    if (!IsGatewayUrl(url))
+                    {
+                        error = ConfigKeys.GatewayUrls + "[" + i + "] must be a ws:// or wss:// URL";
+                        return null;
+                    }
+                    s.GatewayUrls[i] = url;
+                }
+                if (s.GatewayUrl == null) s.GatewayUrl = s.GatewayUrls[0];
+            }
             s.DeviceId = WireValues.GetString(config, ConfigKeys.DeviceId);
             s.Token = WireValues.GetString(config, ConfigKeys.Token);
             s.SensorId = WireValues.GetString(config, ConfigKeys.SensorId);
             s.Location = WireValues.GetString(config, ConfigKeys.Location);
-            if (s.GatewayUrl == null || !(StartsWith(s.GatewayUrl, "ws://") || StartsWith(s.GatewayUrl, "wss://")))
+            if (!IsGatewayUrl(s.GatewayUrl))
             {
                 error = ConfigKeys.GatewayUrl + " must be a ws:// or wss:// URL";
                 return null;
@@ -161,6 +222,7 @@ namespace IotWs.Firmware.Core
         public const string WifiSsid = "wifiSsid";
         public const string WifiPassword = "wifiPassword";
         public const string GatewayUrl = "gatewayUrl";
+        public const string GatewayUrls = "gatewayUrls";
         public const string DeviceId = "deviceId";
         public const string Token = "token";
         public const string SensorId = "sensorId";

@@ -1,9 +1,14 @@
-using System;
 using System.Collections;
 using IotWs.Protocol;
 
 namespace IotWs.Firmware.Core
 {
+    /// <summary>
+    /// Hands one message to the link; false when it was not taken (link down, send budget spent).
+    /// A named delegate on purpose: the firmware stays off generic types, delegates included.
+    /// </summary>
+    public delegate bool MessageSender(Hashtable message);
+
     /// <summary>
     /// Sends buffered readings in order and settles them from data_response: acked (stored or
     /// duplicate) readings leave the buffer, refused ones are dropped and counted, unanswered ones
@@ -56,7 +61,7 @@ namespace IotWs.Firmware.Core
         }
 
         /// <summary>Sends as many unsent readings as the in-flight bound allows; stops when send refuses.</summary>
-        public void Pump(long now, Func<Hashtable, bool> send)
+        public void Pump(long now, MessageSender send)
         {
             while (true)
             {

@@ -9,8 +9,17 @@ public sealed record DeviceCredential(string DeviceId, string Token);
 /// <summary>How a simulated fleet runs: which gateway, which devices, how often they read and beat.</summary>
 public sealed class SimulatorOptions
 {
-    /// <summary>The gateway's WebSocket endpoint, e.g. ws://127.0.0.1:5080/ws.</summary>
-    public required Uri GatewayUrl { get; init; }
+    /// <summary>The gateway's WebSocket endpoint, e.g. ws://127.0.0.1:5080/ws (or give <see cref="GatewayUrls"/>).</summary>
+    public Uri? GatewayUrl { get; init; }
+
+    /// <summary>
+    /// A cluster's gateways, tried in order like the firmware does: on a failed connect or a close of
+    /// 1001, 1006 or 1013 a board moves to the next. When set, it wins over <see cref="GatewayUrl"/>.
+    /// </summary>
+    public IReadOnlyList<Uri> GatewayUrls { get; init; } = [];
+
+    /// <summary>The URLs the boards use: <see cref="GatewayUrls"/>, or the one <see cref="GatewayUrl"/>.</summary>
+    public IReadOnlyList<Uri> EffectiveGatewayUrls => GatewayUrls.Count > 0 ? GatewayUrls : GatewayUrl is null ? [] : [GatewayUrl];
 
     /// <summary>One board per credential.</summary>
     public required IReadOnlyList<DeviceCredential> Devices { get; init; }
@@ -103,6 +112,12 @@ public sealed class SimulatedBoard
     /// <summary>The connection state, for progress output.</summary>
     public ConnectionState State => _core.State;
 
+    /// <summary>The gateway URL the board is on or tries next.</summary>
+    public string CurrentGatewayUrl => _core.CurrentGatewayUrl;
+
+    /// <summary>Times the current boot moved on to the next gateway URL.</summary>
+    public long Failovers => _core.Failovers;
+
     /// <summary>Close status of the last link that ended.</summary>
     public int LastCloseCode => _core.LastCloseCode;
 
@@ -154,9 +169,11 @@ public sealed class SimulatedBoard
 
     private DeviceCore Boot()
     {
+        var urls = _options.EffectiveGatewayUrls.Select(u => u.ToString()).ToArray();
         var settings = new DeviceSettings
         {
-            GatewayUrl = _options.GatewayUrl.ToString(),
+            GatewayUrl = urls[0],
+            GatewayUrls = urls,
             DeviceId = _credential.DeviceId,
             Token = _credential.Token,
             ReadingIntervalMs = (int)_options.ReadingInterval.TotalMilliseconds,

@@ -90,8 +90,16 @@ public sealed class SimulatedFleet : IAsyncDisposable
 
     private static void Validate(SimulatorOptions o)
     {
-        if (o.GatewayUrl.Scheme != "ws" && o.GatewayUrl.Scheme != "wss")
-            throw new ArgumentException("GatewayUrl must be a ws:// or wss:// URL", nameof(o));
+        var urls = o.EffectiveGatewayUrls;
+        if (urls.Count == 0)
+            throw new ArgumentException("GatewayUrl or GatewayUrls is required", nameof(o));
+        if (urls.Count > DeviceSettings.MaxGatewayUrls)
+            throw new ArgumentException($"at most {DeviceSettings.MaxGatewayUrls} gateway URLs", nameof(o));
+        foreach (var url in urls)
+        {
+            if (url.Scheme != "ws" && url.Scheme != "wss")
+                throw new ArgumentException($"gateway URL {url} must be a ws:// or wss:// URL", nameof(o));
+        }
         var reading = (long)o.ReadingInterval.TotalMilliseconds;
         if (DeviceSettings.CheckReadingInterval(reading) is { } readingError)
             throw new ArgumentException(readingError, nameof(o));

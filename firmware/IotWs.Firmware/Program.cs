@@ -12,7 +12,6 @@ namespace IotWs.Firmware
     {
         private const int LoopSleepMs = 50;
         private const int WatchdogTimeoutMs = 120000;
-        private const int WifiTimeoutMs = 60000;
 
         /// <summary>Entry point.</summary>
         public static void Main()
@@ -22,6 +21,12 @@ namespace IotWs.Firmware
             Hashtable config = ConfigFile.Load();
             string error = "I:\\config.json is missing or unreadable";
             DeviceSettings settings = config == null ? null : DeviceSettings.FromConfig(config, out error);
+            string ssid = WireValues.GetString(config, ConfigKeys.WifiSsid);
+            if (settings != null && (ssid == null || ssid.Length == 0))
+            {
+                settings = null;
+                error = ConfigKeys.WifiSsid + " is required";
+            }
             StatusLed led = new StatusLed(config == null ? 2 : ConfigFile.Pin(config, ConfigKeys.LedPin, 2));
             if (settings == null)
             {
@@ -37,28 +42,45 @@ namespace IotWs.Firmware
             SoftwareWatchdog watchdog = new SoftwareWatchdog(WatchdogTimeoutMs);
             watchdog.Start();
 
-            WifiLink wifi = new WifiLink(WireValues.GetString(config, ConfigKeys.WifiSsid), WireValues.GetString(config, ConfigKeys.WifiPassword));
-            while (!wifi.Connect(WifiTimeoutMs))
+            BoardClock clock = new BoardClock();
+            BoardRandom random = new BoardRandom();
+            DebugLog log = new DebugLog();
+
+            // Join once, then the driver reconnects by itself; the supervisor only waits for it
+            // (see WifiSupervisor: no flash write in a loop).
+            WifiSupervisor wifi = new WifiSupervisor(
+                ssid, WireValues.GetString(config, ConfigKeys.WifiPassword) ?? "",
+                new WifiLink(), clock, new BoardRandom(), log);
+            while (!wifi.IsOnline)
             {
-                watchdog.Feed();
-                Thread.Sleep(5000);
+                wifi.Step();
+                SleepFeeding(watchdog, wifi.MsUntilNextStep);
             }
-            watchdog.Feed();
+            WifiLink.StartTimeSync();
+            // From here on the supervisor runs on its own thread: a wait for the driver blocks for up
+            // to 20 s, and the loop must keep reading the sensor meanwhile.
+            new Thread(() =>
+            {
+                while (true)
+                {
+                    wifi.Step();
+                    Thread.Sleep(500);
+                }
+            }).Start();
 
             DevicePorts ports = new DevicePorts();
-            ports.Transport = new WebSocketLink();
-            ports.Sensor = new Dht22Sensor(ConfigFile.Pin(config, ConfigKeys.DhtEchoPin, 12), ConfigFile.Pin(config, ConfigKeys.DhtTriggerPin, 14));
-            ports.Clock = new BoardClock();
+            ports.Transport = new WebSocketLink(log);
+            ports.Sensor = new Dht22Reader(new Dht22Sensor(ConfigFile.Pin(config, ConfigKeys.DhtEchoPin, 12), ConfigFile.Pin(config, ConfigKeys.DhtTriggerPin, 14)));
+            ports.Clock = clock;
             ports.Store = FlashStore.Open("I:\\iotws-state");
             ports.Device = new BoardControl(led);
-            ports.Log = new DebugLog();
+            ports.Log = log;
             ports.Json = new NanoJsonCodec();
-            ports.Random = new BoardRandom();
+            ports.Random = random;
 
             DeviceCore core = new DeviceCore(settings, ports);
             core.Start();
 
-            long offlineSince = -1;
             while (true)
             {
                 try
@@ -71,21 +93,21 @@ namespace IotWs.Firmware
                 }
                 watchdog.Feed();
                 led.Show(core.IsRunning);
-
-                // The driver re-joins by itself; if the address stays gone for 30 s, join again.
-                long now = Environment.TickCount64;
-                if (wifi.TakeAddressChanged() || offlineSince >= 0)
-                {
-                    if (wifi.HasAddress) offlineSince = -1;
-                    else if (offlineSince < 0) offlineSince = now;
-                    else if (now - offlineSince > 30000)
-                    {
-                        wifi.Connect(WifiTimeoutMs);
-                        offlineSince = -1;
-                    }
-                }
                 Thread.Sleep(LoopSleepMs);
             }
+        }
+
+        // Sleeps in slices so the watchdog stays fed through a long backoff.
+        private static void SleepFeeding(SoftwareWatchdog watchdog, long ms)
+        {
+            while (ms > 0)
+            {
+                int slice = ms > 1000 ? 1000 : (int)ms;
+                Thread.Sleep(slice);
+                ms -= slice;
+                watchdog.Feed();
+            }
+            watchdog.Feed();
         }
     }
 }

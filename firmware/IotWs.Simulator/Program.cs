@@ -58,7 +58,7 @@ using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx =>
 
 var fleet = SimulatedFleet.Start(new SimulatorOptions
 {
-    GatewayUrl = parsed.Url,
+    GatewayUrls = parsed.Urls,
     Devices = devices,
     ReadingInterval = parsed.Interval,
     HeartbeatInterval = parsed.Heartbeat,
@@ -66,7 +66,7 @@ var fleet = SimulatedFleet.Start(new SimulatorOptions
     StateDirectory = parsed.StateDirectory,
     TlsPin = parsed.TlsPin,
 }, loggers);
-Console.WriteLine($"simulating {devices.Count} boards against {parsed.Url} (Ctrl+C stops)");
+Console.WriteLine($"simulating {devices.Count} boards against {string.Join(", ", parsed.Urls)} (Ctrl+C stops)");
 
 var progressEvery = TimeSpan.FromSeconds(5);
 var nextProgress = DateTime.UtcNow + progressEvery;

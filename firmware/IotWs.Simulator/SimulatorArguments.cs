@@ -11,7 +11,9 @@ internal sealed record SimulatorArguments
     public const string Usage = """
         Usage: IotWs.Simulator --url ws://host:5080/ws --tokens devices.jsonl [options]
 
-          --url URL                     gateway WebSocket endpoint (ws:// or wss://)
+          --url URL[,URL…]              gateway WebSocket endpoint (ws:// or wss://); a cluster's gateways
+                                        comma-separated or as repeated --url: boards move to the next one
+                                        when a connect fails or the link closes with 1001, 1006 or 1013
           --tokens FILE                 JSON lines {"deviceId":"…","token":"…"} as printed by `devices add/import`
           --interval-ms N               DHT22 read interval, at least 2000 (default 2000)
           --heartbeat-ms N              heartbeat interval, 5000..600000 (default 30000)
@@ -25,7 +27,11 @@ internal sealed record SimulatorArguments
           --help                        show this text
         """;
 
+    /// <summary>The first gateway URL.</summary>
     public required Uri Url { get; init; }
+
+    /// <summary>Every gateway URL, in the order given (at least one).</summary>
+    public IReadOnlyList<Uri> Urls { get; init; } = [];
     public required string TokensFile { get; init; }
     public TimeSpan Interval { get; init; } = TimeSpan.FromSeconds(2);
     public TimeSpan Heartbeat { get; init; } = TimeSpan.FromSeconds(30);
@@ -40,7 +46,7 @@ internal sealed record SimulatorArguments
     {
         error = null;
         help = false;
-        Uri? url = null;
+        var urls = new List<Uri>();
         string? tokens = null;
         long interval = 2000, heartbeat = 30000;
         double failureRate = 0.02;
@@ -85,9 +91,18 @@ internal sealed record SimulatorArguments
             switch (name)
             {
                 case "--url":
-                    if (!Uri.TryCreate(value, UriKind.Absolute, out url) || (url.Scheme != "ws" && url.Scheme != "wss"))
+                    foreach (var part in value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
                     {
-                        error = "--url must be a ws:// or wss:// URL";
+                        if (!Uri.TryCreate(part, UriKind.Absolute, out var url) || (url.Scheme != "ws" && url.Scheme != "wss"))
+                        {
+                            error = "--url must be a ws:// or wss:// URL";
+                            return null;
+                        }
+                        urls.Add(url);
+                    }
+                    if (urls.Count > DeviceSettings.MaxGatewayUrls)
+                    {
+                        error = $"--url takes at most {DeviceSettings.MaxGatewayUrls} gateways";
                         return null;
                     }
                     break;
@@ -140,19 +155,20 @@ internal sealed record SimulatorArguments
             }
         }
 
-        if (url is null || tokens is null)
+        if (urls.Count == 0 || tokens is null)
         {
             error = "--url and --tokens are required";
             return null;
         }
-        if (pin is not null && url.Scheme != "wss")
+        if (pin is not null && urls.Any(u => u.Scheme != "wss"))
         {
             error = "--tls-pin needs a wss:// --url";
             return null;
         }
         return new SimulatorArguments
         {
-            Url = url,
+            Url = urls[0],
+            Urls = urls,
             TokensFile = tokens,
             Interval = TimeSpan.FromMilliseconds(interval),
             Heartbeat = TimeSpan.FromMilliseconds(heartbeat),

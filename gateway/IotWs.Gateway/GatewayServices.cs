@@ -4,6 +4,7 @@ using IotWs.Gateway.Connections;
 using IotWs.Gateway.Dashboard;
 using IotWs.Gateway.Http;
 using IotWs.Gateway.Identity;
+using IotWs.Gateway.LocalSensors;
 using IotWs.Gateway.Mqtt;
 using IotWs.Gateway.Observability;
 using IotWs.Gateway.PubSub;
@@ -85,6 +86,8 @@ public static class GatewayServices
 
         services.AddMqttBridge();
         services.AddHostedService<Simulation.SimulationService>();
+        // DHT22 sensors wired to the Pi itself, run as loopback devices (Gateway:LocalSensors)
+        services.AddLocalSensors();
 
         // HTTP surface: problem bodies, OpenAPI, metrics and health
         services.AddProblemResponses();

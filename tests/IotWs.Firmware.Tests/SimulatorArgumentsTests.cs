@@ -79,4 +79,24 @@ public class SimulatorArgumentsTests
         Assert.Null(DeviceCredentialsFile.Parse(lines, out var error));
         Assert.Equal(expected, error);
     }
+
+    [Fact]
+    public void Several_gateways_are_taken_comma_separated_or_as_repeated_url_options()
+    {
+        var a = SimulatorArguments.Parse(["--url", "ws://a:5080/ws,ws://b:5080/ws", "--url=ws://c:5080/ws", "--tokens", "d.jsonl"], out var error, out _)!;
+
+        Assert.Null(error);
+        Assert.Equal([new Uri("ws://a:5080/ws"), new Uri("ws://b:5080/ws"), new Uri("ws://c:5080/ws")], a.Urls);
+        Assert.Equal(new Uri("ws://a:5080/ws"), a.Url);
+        Assert.Equal([new Uri("ws://h/ws")], SimulatorArguments.Parse(["--url", "ws://h/ws", "--tokens", "d"], out _, out _)!.Urls);
+    }
+
+    [Theory]
+    [InlineData("ws://a/ws,http://b/ws", "--url must be a ws:// or wss:// URL")]
+    [InlineData("ws://1/ws,ws://2/ws,ws://3/ws,ws://4/ws,ws://5/ws,ws://6/ws,ws://7/ws,ws://8/ws,ws://9/ws", "--url takes at most 8 gateways")]
+    public void A_bad_gateway_list_is_refused(string urls, string expected)
+    {
+        Assert.Null(SimulatorArguments.Parse(["--url", urls, "--tokens", "d"], out var error, out _));
+        Assert.Equal(expected, error);
+    }
 }

@@ -12,7 +12,8 @@ public sealed record SubsetViolation(string File, int Line, string Rule, string 
 
 /// <summary>
 /// Finds C# that the nanoFramework 1.x subset does not allow (see the team's nanoframework.md):
-/// generics other than Action&lt;T&gt; and Func&lt;T,TResult&gt;, generic declarations, async/await,
+/// generic types (also Action&lt;T&gt; and Func&lt;T,TResult&gt;: whether the pre-generics runtime runs a
+/// generic delegate that returns a value is unverified, so device code uses named delegates), generic declarations, async/await,
 /// Task, LINQ, nullable value types, tuples, records, init accessors, dynamic and Span.
 /// Syntax only, so it also checks the nanoFramework adapters that cannot be compiled here.
 /// </summary>
@@ -52,10 +53,10 @@ public static class SubsetChecker
         public override void VisitGenericName(GenericNameSyntax node)
         {
             var name = node.Identifier.Text;
-            var arity = node.TypeArgumentList.Arguments.Count;
             if (SpanTypes.Contains(name)) Report(node, "Span");
             else if (TaskTypes.Contains(name)) Report(node, "Task");
-            else if (!((name == "Action" && arity == 1) || (name == "Func" && arity == 2))) Report(node, "generic type");
+            else if (name is "Action" or "Func" or "Predicate" or "Comparison" or "Converter" or "EventHandler") Report(node, "generic delegate");
+            else Report(node, "generic type");
             base.VisitGenericName(node);
         }
 

@@ -86,8 +86,12 @@ public class SubsetTests
     [InlineData("class C { List<int> x; }", "generic type")]
     [InlineData("class C { Dictionary<string, int> d = new Dictionary<string, int>(); }", "generic type")]
     [InlineData("class C { IEnumerable<string> E() { return null; } }", "generic type")]
-    [InlineData("class C { Action<int, int> a; }", "generic type")]
-    [InlineData("class C { Func<int> f; }", "generic type")]
+    [InlineData("class C { Action<int, int> a; }", "generic delegate")]
+    [InlineData("class C { Func<int> f; }", "generic delegate")]
+    [InlineData("class C { Action<string> a; }", "generic delegate")]
+    [InlineData("class C { System.Func<System.Collections.Hashtable, bool> send; }", "generic delegate")]
+    [InlineData("class C { void M(Func<int, bool> accept) { } }", "generic delegate")]
+    [InlineData("class C { event EventHandler<MessageEventArgs> Received; }", "generic delegate")]
     [InlineData("class C<T> { }", "generic declaration")]
     [InlineData("class C { void M<T>(T t) { } }", "generic declaration")]
     [InlineData("interface I<T> { }", "generic declaration")]
@@ -140,8 +144,8 @@ public class SubsetTests
                 {
                     private readonly Hashtable _h = new Hashtable();
                     private readonly ArrayList _a = new ArrayList();
-                    public Action<string> OnText;
-                    public Func<int, bool> Accept;
+                    public Action OnChanged;
+                    public Handler OnText;
                     public event Handler Changed;
                     public int Count { get; private set; }
                     public bool TryRead(out double t) { t = 1.5; return true; }
@@ -149,7 +153,7 @@ public class SubsetTests
                     {
                         lock (_h) { _a.Add(x); }
                         foreach (object o in _a) { if (o is int) Count++; }
-                        Action<int> log = i => Count += i;
+                        Action log = () => Count++;
                         switch (x) { case 1: return $"one {x}"; default: return string.Empty; }
                     }
                     public void Run() { new Thread(() => { Thread.Sleep(10); }).Start(); }

@@ -3,8 +3,12 @@ using IotWs.Firmware.Core;
 
 namespace IotWs.Firmware.Adapters
 {
-    /// <summary>The DHT22 through the RMT-based Dhtxx.Esp32 binding: two GPIOs both wired to DATA.</summary>
-    public class Dht22Sensor : ISensor
+    /// <summary>
+    /// The DHT22 through the RMT-based Dhtxx.Esp32 binding (two GPIOs both wired to DATA). Each
+    /// getter may read the sensor, so each value is checked right after it is read; the order
+    /// (temperature first, humidity only after a good temperature) is the core's Dht22Reader.
+    /// </summary>
+    public class Dht22Sensor : IDhtBinding
     {
         private readonly Dht22 _dht;
 
@@ -15,18 +19,23 @@ namespace IotWs.Firmware.Adapters
         }
 
         /// <inheritdoc/>
-        public bool TryRead(out double temperature, out double humidity)
+        public bool ReadTemperature(out double celsius)
         {
-            temperature = 0;
-            humidity = 0;
-            // Reading Temperature performs the read; on failure both getters return default and
-            // .DegreesCelsius on that throws, so the flag is checked first.
+            celsius = 0;
             var t = _dht.Temperature;
+            // On a failed read the getter returns default, and .DegreesCelsius on that throws.
+            if (!_dht.IsLastReadSuccessful) return false;
+            celsius = t.DegreesCelsius;
+            return true;
+        }
+
+        /// <inheritdoc/>
+        public bool ReadHumidity(out double percent)
+        {
+            percent = 0;
             var h = _dht.Humidity;
             if (!_dht.IsLastReadSuccessful) return false;
-            temperature = t.DegreesCelsius;
-            humidity = h.Percent;
-            // The binding does no range check; the core validates with ReadingRules.
+            percent = h.Percent;
             return true;
         }
     }

@@ -2,7 +2,7 @@ using System;
 using System.Diagnostics;
 using System.Net.WebSockets;
 using System.Net.WebSockets.WebSocketFrame;
-using System.Text;
+using System.Threading;
 using IotWs.Firmware.Core;
 
 namespace IotWs.Firmware.Adapters
@@ -12,8 +12,22 @@ namespace IotWs.Firmware.Adapters
     /// one is disposed), Connect checked by State because it swallows socket errors, handlers that
     /// only hand the text on, and a send budget because SendString queues without limit.
     /// </summary>
+    /// <remarks>
+    /// ClientWebSocket.Connect has no timeout and nothing can cut it short: it makes its socket itself
+    /// (private), connects with Poll(-1) and reads the upgrade answer with an infinite receive timeout,
+    /// so a gateway that accepts TCP and never answers holds it until the TCP stack gives up, or for
+    /// ever. So it runs on a thread of its own (ConnectAttempts): the loop keeps going, the core's
+    /// connect timeout abandons the attempt and moves on, a late result is disposed, and at most
+    /// <see cref="MaxConnectsInFlight"/> such threads exist at a time.
+    /// </remarks>
     public class WebSocketLink : ITransport
     {
+        /// <summary>Largest message taken, whole or reassembled from fragments; also the frame limit.</summary>
+        public const int MaxMessageBytes = 4096;
+
+        /// <summary>Connect threads that may be running at once (current plus abandoned ones).</summary>
+        public const int MaxConnectsInFlight = 2;
+
         // Send budget: a burst of 24 messages, refilled at 8 per second. A healthy link drains far
         // faster; a stalled one stops taking messages instead of eating the heap.
         private const int SendBurst = 24;
@@ -25,18 +39,33 @@ namespace IotWs.Firmware.Adapters
         private ITransportListener _listener;
         private double _sendTokens = SendBurst;
         private long _tokensAt;
+        private readonly ConnectAttempts _attempts = new ConnectAttempts(MaxConnectsInFlight);
+        private readonly ILog _log;
+        private MessageAssembler _assembler;
+
+        /// <summary>Creates the link; drops of oversized or broken fragmented messages are logged to log.</summary>
+        public WebSocketLink(ILog log)
+        {
+            _log = log;
+        }
 
         /// <inheritdoc/>
         public bool Connect(string url, ITransportListener listener)
         {
             DisposeRetired();
+            int ticket = _attempts.Begin();
+            if (ticket == 0)
+            {
+                Debug.WriteLine("ws: " + _attempts.InFlight + " connects still hanging; not starting another");
+                return false;
+            }
 
             ClientWebSocketOptions options = new ClientWebSocketOptions();
             // Both set explicitly: their defaults differ between constructors.
             options.KeepAliveInterval = TimeSpan.FromSeconds(30);
             options.ServerTimeout = TimeSpan.FromSeconds(20);
             // The default (int.MaxValue) would allocate whatever size the peer announces.
-            options.MaxReceiveFrameSize = 4096;
+            options.MaxReceiveFrameSize = MaxMessageBytes;
 
             ClientWebSocket socket = new ClientWebSocket(options);
             socket.MessageReceived += OnMessageReceived;
@@ -45,30 +74,42 @@ namespace IotWs.Firmware.Adapters
             {
                 _socket = socket;
                 _listener = listener;
+                _assembler = new MessageAssembler(MaxMessageBytes, _log);
                 _sendTokens = SendBurst;
                 _tokensAt = Environment.TickCount64;
             }
+            // Opening: the core hears OnOpened or OnClosed from the connect thread, or times out.
+            new Thread(() => RunConnect(socket, url, listener, ticket)).Start();
+            return true;
+        }
 
+        private void RunConnect(ClientWebSocket socket, string url, ITransportListener listener, int ticket)
+        {
+            bool open = false;
             try
             {
                 socket.Connect(url);
+                // Socket errors do not throw: the client just stays Closed.
+                open = socket.State == WebSocketState.Open;
             }
             catch (Exception ex)
             {
                 // DNS failures and bad upgrade answers throw.
                 Debug.WriteLine("ws connect failed: " + ex.Message);
-                Forget(socket);
-                return false;
             }
-
-            // Socket errors do not throw: the client just stays Closed.
-            if (socket.State != WebSocketState.Open)
+            if (!_attempts.Finish(ticket))
             {
+                // The core gave up on this attempt long ago: nobody waits for it.
                 Forget(socket);
-                return false;
+                return;
             }
-            listener.OnOpened();
-            return true;
+            if (open)
+            {
+                listener.OnOpened();
+                return;
+            }
+            Forget(socket);
+            listener.OnClosed(DeviceCore.AbnormalClosure);
         }
 
         /// <inheritdoc/>
@@ -102,6 +143,12 @@ namespace IotWs.Firmware.Adapters
                 _listener = null;
             }
             if (socket == null) return;
+            if (socket.State != WebSocketState.Open)
+            {
+                // Still connecting: its thread disposes it when Connect finally returns.
+                _attempts.Abandon();
+                return;
+            }
             try
             {
                 socket.Close((WebSocketCloseStatus)closeCode, null);
@@ -125,19 +172,31 @@ namespace IotWs.Firmware.Adapters
             return true;
         }
 
-        // Runs on the receive thread: decode and hand over, nothing else.
+        // Runs on the receive thread: reassemble, decode and hand over, nothing else.
         private void OnMessageReceived(object sender, MessageReceivedEventArgs e)
         {
             ITransportListener listener;
+            MessageAssembler assembler;
             lock (_lock)
             {
                 if (sender != (object)_socket) return;
                 listener = _listener;
+                assembler = _assembler;
             }
-            if (listener == null || e.Frame.MessageType != WebSocketMessageType.Text) return;
-            // Fragments are not reassembled by the client; the gateway's messages to us are small.
-            if (e.Frame.IsFragmented) return;
-            listener.OnMessage(Encoding.UTF8.GetString(e.Frame.Buffer, 0, e.Frame.MessageLength));
+            if (listener == null || assembler == null) return;
+            string text = assembler.Accept(KindOf(e.Frame.Fragmentation), e.Frame.MessageType == WebSocketMessageType.Text, e.Frame.Buffer, e.Frame.MessageLength);
+            if (text != null) listener.OnMessage(text);
+        }
+
+        private static FrameKind KindOf(FragmentationType fragmentation)
+        {
+            switch (fragmentation)
+            {
+                case FragmentationType.FirstFragment: return FrameKind.First;
+                case FragmentationType.Fragment: return FrameKind.Middle;
+                case FragmentationType.FinalFragment: return FrameKind.Last;
+                default: return FrameKind.Whole;
+            }
         }
 
         private void OnConnectionClosed(object sender, EventArgs e)

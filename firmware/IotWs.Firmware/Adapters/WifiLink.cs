@@ -3,46 +3,83 @@ using System.Device.Wifi;
 using System.Diagnostics;
 using System.Net.NetworkInformation;
 using System.Threading;
+using IotWs.Firmware.Core;
 using nanoFramework.Networking;
 
 namespace IotWs.Firmware.Adapters
 {
-    /// <summary>Joins the WiFi network (DHCP) with a timeout, starts SNTP, and notices when the address goes away.</summary>
-    public class WifiLink
+    /// <summary>
+    /// The core's WiFi radio on WifiNetworkHelper: one call each, no retry loop here (the core's
+    /// WifiSupervisor decides when to join and when to wait). Only the Wireless80211 interface counts.
+    /// </summary>
+    public class WifiLink : IWifiRadio
     {
-        private readonly string _ssid;
-        private readonly string _password;
-        private bool _addressChanged;
+        private string _lastStatus = "none";
 
-        /// <summary>Creates the link for one network.</summary>
-        public WifiLink(string ssid, string password)
+        /// <inheritdoc/>
+        public bool HasAddress
         {
-            _ssid = ssid;
-            _password = password;
-            NetworkChange.NetworkAddressChanged += OnAddressChanged;
+            get
+            {
+                NetworkInterface wifi = Wireless();
+                if (wifi == null) return false;
+                string address = wifi.IPv4Address;
+                return address != null && address.Length > 0 && address != "0.0.0.0";
+            }
         }
 
-        /// <summary>Connects and waits for an address, at most timeoutMs (the default would wait forever).</summary>
-        public bool Connect(int timeoutMs)
+        /// <inheritdoc/>
+        public string LastStatus
         {
-            CancellationTokenSource cs = new CancellationTokenSource(timeoutMs);
-            bool ok;
+            get { return _lastStatus; }
+        }
+
+        /// <inheritdoc/>
+        public bool HoldsCredentials(string ssid, string password)
+        {
             try
             {
-                // The driver itself re-joins after a drop (Automatic); time comes from SNTP below, so
-                // a slow time server does not fail the WiFi connection.
-                ok = WifiNetworkHelper.ConnectDhcp(_ssid, _password, WifiReconnectionKind.Automatic, false, 0, cs.Token);
+                NetworkInterface wifi = Wireless();
+                if (wifi == null) return false;
+                Wireless80211Configuration stored = Wireless80211Configuration.GetAllWireless80211Configurations()[wifi.SpecificConfigId];
+                bool autoConnect = (stored.Options & Wireless80211Configuration.ConfigurationOptions.AutoConnect) == Wireless80211Configuration.ConfigurationOptions.AutoConnect;
+                return autoConnect && stored.Ssid == ssid && stored.Password == password;
             }
             catch (Exception ex)
             {
-                Debug.WriteLine("wifi: " + ex.Message);
-                ok = false;
-            }
-            if (!ok)
-            {
-                Debug.WriteLine("wifi: not connected, status " + WifiNetworkHelper.Status);
+                Debug.WriteLine("wifi: stored configuration unreadable: " + ex.Message);
                 return false;
             }
+        }
+
+        /// <inheritdoc/>
+        public bool Join(string ssid, string password, int timeoutMs)
+        {
+            // ConnectDhcp stores the credentials (SaveConfiguration) and connects with Automatic
+            // reconnection, so the driver re-joins by itself after a drop. SNTP is started separately:
+            // a slow time server must not fail the WiFi.
+            using (CancellationTokenSource timeout = new CancellationTokenSource(timeoutMs))
+            {
+                bool ok = WifiNetworkHelper.ConnectDhcp(ssid, password, WifiReconnectionKind.Automatic, false, 0, timeout.Token);
+                Remember(ok);
+                return ok;
+            }
+        }
+
+        /// <inheritdoc/>
+        public bool WaitForReconnect(int timeoutMs)
+        {
+            using (CancellationTokenSource timeout = new CancellationTokenSource(timeoutMs))
+            {
+                bool ok = WifiNetworkHelper.Reconnect(false, 0, timeout.Token);
+                Remember(ok);
+                return ok;
+            }
+        }
+
+        /// <summary>Starts SNTP once the board is online; until it answers, readings carry uptime instead of wall time.</summary>
+        public static void StartTimeSync()
+        {
             try
             {
                 Sntp.Start();
@@ -50,35 +87,44 @@ namespace IotWs.Firmware.Adapters
             }
             catch (Exception ex)
             {
-                // Until SNTP answers, readings carry uptime instead of wall time; the gateway copes.
                 Debug.WriteLine("sntp: " + ex.Message);
             }
-            return true;
         }
 
-        /// <summary>True while the interface has an IPv4 address.</summary>
-        public bool HasAddress
+        // ConnectDhcp and Reconnect never throw: what went wrong is only in Status and HelperException.
+        private void Remember(bool ok)
         {
-            get
+            Exception error = WifiNetworkHelper.HelperException;
+            _lastStatus = "status " + StatusName(WifiNetworkHelper.Status)
+                + (ok || error == null ? "" : ", " + error.GetType().Name + ": " + error.Message);
+        }
+
+        private static NetworkInterface Wireless()
+        {
+            NetworkInterface[] interfaces = NetworkInterface.GetAllNetworkInterfaces();
+            for (int i = 0; i < interfaces.Length; i++)
             {
-                NetworkInterface[] interfaces = NetworkInterface.GetAllNetworkInterfaces();
-                if (interfaces.Length == 0) return false;
-                string address = interfaces[0].IPv4Address;
-                return address != null && address.Length > 0 && address != "0.0.0.0";
+                if (interfaces[i].NetworkInterfaceType == NetworkInterfaceType.Wireless80211) return interfaces[i];
             }
+            return null;
         }
 
-        /// <summary>True once after each address change (set from the network thread).</summary>
-        public bool TakeAddressChanged()
+        // Enum names are not kept on the device: spell them out for the log.
+        private static string StatusName(NetworkHelperStatus status)
         {
-            bool changed = _addressChanged;
-            _addressChanged = false;
-            return changed;
-        }
-
-        private void OnAddressChanged(object sender, EventArgs e)
-        {
-            _addressChanged = true;
+            switch (status)
+            {
+                case NetworkHelperStatus.None: return "None";
+                case NetworkHelperStatus.Started: return "Started";
+                case NetworkHelperStatus.NetworkIsReady: return "NetworkIsReady";
+                case NetworkHelperStatus.FailedNoNetworkInterface: return "FailedNoNetworkInterface";
+                case NetworkHelperStatus.TokenExpiredWaitingIPAddress: return "TokenExpiredWaitingIPAddress";
+                case NetworkHelperStatus.TokenExpiredWaitingDateTime: return "TokenExpiredWaitingDateTime";
+                case NetworkHelperStatus.ErrorConnetingToWiFiWhileScanning: return "ErrorConnetingToWiFiWhileScanning";
+                case NetworkHelperStatus.ExceptionOccurred: return "ExceptionOccurred";
+                case NetworkHelperStatus.Reconnecting: return "Reconnecting";
+                default: return ((int)status).ToString();
+            }
         }
     }
 }

@@ -18,11 +18,13 @@ namespace IotWs.Firmware.Tests.EndToEnd;
 internal sealed class RealGateway : IAsyncDisposable
 {
     private WebApplication? _app;
+    private readonly string[] _extraArgs;
 
-    private RealGateway(int port, string dataDir)
+    private RealGateway(int port, string dataDir, string[]? extraArgs = null)
     {
         Port = port;
         DataDir = dataDir;
+        _extraArgs = extraArgs ?? [];
     }
 
     public int Port { get; }
@@ -30,17 +32,64 @@ internal sealed class RealGateway : IAsyncDisposable
     public Uri WsUrl => new($"ws://127.0.0.1:{Port}/ws");
     public bool IsRunning => _app is not null;
 
-    public static async Task<RealGateway> StartAsync()
+    public static async Task<RealGateway> StartAsync() => await StartAsync(FreePort(), []);
+
+    /// <summary>Starts on the given port with more command-line arguments (e.g. --simulate 1).</summary>
+    public static async Task<RealGateway> StartAsync(int port, params string[] extraArgs)
     {
-        var gateway = new RealGateway(FreePort(), Directory.CreateTempSubdirectory("iotws-e2e-").FullName);
-        await gateway.StartAgainAsync();
+        var gateway = new RealGateway(port, Directory.CreateTempSubdirectory("iotws-e2e-").FullName, extraArgs);
+        try
+        {
+            await gateway.StartAgainAsync();
+        }
+        catch
+        {
+            await gateway.DisposeAsync();
+            throw;
+        }
         return gateway;
+    }
+
+    /// <summary>
+    /// A second gateway whose data directory is a copy of this running one's (same devices, tokens and
+    /// keys; the database copied with SQLite's online backup), so the same boards can authenticate on
+    /// either: two nodes as a device sees them.
+    /// </summary>
+    public async Task<RealGateway> StartTwinAsync(int? port = null)
+    {
+        var twin = new RealGateway(port ?? FreePort(), Directory.CreateTempSubdirectory("iotws-e2e-twin-").FullName);
+        foreach (var file in Directory.EnumerateFiles(DataDir, "*", SearchOption.AllDirectories))
+        {
+            var name = Path.GetFileName(file);
+            if (name is "gateway.lock" or "gateway.pid" || name.StartsWith("iotws.db", StringComparison.Ordinal)) continue;
+            var target = Path.Combine(twin.DataDir, Path.GetRelativePath(DataDir, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+        using (var source = new SqliteConnection($"Data Source={Path.Combine(DataDir, "iotws.db")};Pooling=false"))
+        using (var copy = new SqliteConnection($"Data Source={Path.Combine(twin.DataDir, "iotws.db")};Pooling=false"))
+        {
+            source.Open();
+            copy.Open();
+            source.BackupDatabase(copy);
+        }
+        await twin.StartAgainAsync();
+        return twin;
     }
 
     public async Task StartAgainAsync()
     {
-        _app = GatewayApp.Build(["--urls", $"http://127.0.0.1:{Port}", "--data-dir", DataDir, "--Logging:LogLevel:Default=Warning"]);
-        await _app.StartAsync();
+        var app = GatewayApp.Build(["--urls", $"http://127.0.0.1:{Port}", "--data-dir", DataDir, "--Logging:LogLevel:Default=Warning", .. _extraArgs]);
+        try
+        {
+            await app.StartAsync();
+        }
+        catch
+        {
+            await app.DisposeAsync();
+            throw;
+        }
+        _app = app;
     }
 
     public async Task StopAsync()
@@ -87,7 +136,7 @@ internal sealed class RealGateway : IAsyncDisposable
         try { Directory.Delete(DataDir, recursive: true); } catch (IOException) { }
     }
 
-    private static int FreePort()
+    public static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

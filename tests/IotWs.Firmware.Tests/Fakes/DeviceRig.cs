@@ -17,8 +17,11 @@ internal sealed class DeviceRig
     public DeviceSettings Settings { get; }
     public DeviceCore Core { get; private set; }
 
-    public DeviceRig(Action<DeviceSettings>? tune = null, IStore? store = null)
+    private readonly ISensor _sensor;
+
+    public DeviceRig(Action<DeviceSettings>? tune = null, IStore? store = null, ISensor? sensor = null)
     {
+        _sensor = sensor ?? Sensor;
         Store = store ?? new InMemoryStore();
         Settings = NewSettings(tune);
         Core = NewCore(Settings);
@@ -50,7 +53,7 @@ internal sealed class DeviceRig
     private DeviceCore NewCore(DeviceSettings settings) => new(settings, new DevicePorts
     {
         Transport = Transport,
-        Sensor = Sensor,
+        Sensor = _sensor,
         Clock = Clock,
         Store = Store,
         Device = Device,

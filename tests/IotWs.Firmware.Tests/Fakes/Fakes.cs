@@ -25,6 +25,7 @@ internal sealed class ScriptedTransport : ITransport
     public bool OpenOnConnect { get; set; } = true;
     public bool AcceptSends { get; set; } = true;
     public int Connects { get; private set; }
+    public List<string> Urls { get; } = [];
     public ITransportListener? Listener { get; private set; }
     public List<string> Sent { get; } = [];
     public List<int> Closes { get; } = [];
@@ -32,6 +33,7 @@ internal sealed class ScriptedTransport : ITransport
     public bool Connect(string url, ITransportListener listener)
     {
         Connects++;
+        Urls.Add(url);
         if (!AcceptConnects) return false;
         Listener = listener;
         if (OpenOnConnect) listener.OnOpened();
