@@ -48,8 +48,7 @@ public static class GatewayServices
         services.AddSingleton(TimeProvider.System);
 
         // Storage and identities
-        services.AddSingleton<ISchemaMigration, IdentityStore.Schema>();
-        services.AddSingleton<GatewayDatabase>();
+        services.AddStorage();
         services.AddSingleton<IdentityStore>();
         services.AddGatewayAuthentication();
         services.AddHostedService<FirstStartAdminKey>();

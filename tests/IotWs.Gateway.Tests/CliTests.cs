@@ -59,7 +59,7 @@ public sealed class CliTests : IDisposable
         var token1 = Json(Run("devices", "add", "esp-2").Out).GetProperty("token").GetString()!;
         var token2 = Json(Run("devices", "rotate-token", "esp-2").Out).GetProperty("token").GetString()!;
         Assert.NotEqual(token1, token2);
-        var store = new Identity.IdentityStore(new Storage.GatewayDatabase(_dir, [new Identity.IdentityStore.Schema()]));
+        var store = new Identity.IdentityStore(new global::IotWs.Gateway.Storage.Sqlite.SqliteCredentialStore(new global::IotWs.Gateway.Storage.Sqlite.SqliteDatabase(_dir)));
         Assert.Null(store.Authenticate(token1));
         Assert.Equal("esp-2", store.Authenticate(token2)!.DeviceId);
         Assert.Equal(0, Run("devices", "revoke", "esp-2").Code);
@@ -206,7 +206,7 @@ public sealed class CliTests : IDisposable
     {
         Run("devices", "add", "esp-mode");
         var db = Path.Combine(_dir, "iotws.db");
-        using var open = new Storage.GatewayDatabase(_dir, []).Open();
+        using var open = new global::IotWs.Gateway.Storage.Sqlite.SqliteDatabase(_dir).Open();
         foreach (var file in new[] { db, db + "-wal", db + "-shm" })
         {
             Assert.True(File.Exists(file), file);

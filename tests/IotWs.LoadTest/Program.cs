@@ -11,7 +11,7 @@ return command switch
     "idle-profile" => await IdleProfile.RunAsync(options),
     "fanout" => await FanoutBench.RunAsync(options),
     "storage" => StorageBench.Run(options),
-    "store" => StoreBench.Run(options),
+    "store" => await StoreBench.RunAsync(options),
     _ => Usage(),
 };
 
@@ -24,6 +24,8 @@ static int Usage()
           fanout   [--devices 1000] [--dashboards 10] [--seconds 20] [--warmup 3]
           storage  [--devices 1000] [--rows 200000] [--prefill 200000] [--commit 1000] [--variants none,memory,deferred,unique,keys,unique-only]
                    [--sync normal|full] [--cache-mb 2] [--merge-run 16]
+          store    [--providers sqlite,postgres-copy,postgres-insert] [--devices 100,1000] [--rows 300000] [--commit 1000] [--repeat 1] [--sync full|normal]
+                   (postgres-*: a durable PostgreSQL started for the run; ratios against the first provider named)
         common:    [--gc server|workstation] [--set Storage:CommitInterval=00:00:00.050,…]  (gateway settings, section Gateway)
         """);
     return 2;

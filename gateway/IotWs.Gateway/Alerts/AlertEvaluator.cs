@@ -4,6 +4,7 @@ using IotWs.Gateway.Devices;
 using IotWs.Gateway.PubSub;
 using IotWs.Gateway.Readings;
 using IotWs.Gateway.Rpc;
+using IotWs.Gateway.Storage;
 using IotWs.Protocol;
 using Microsoft.Extensions.Options;
 
@@ -40,7 +41,7 @@ internal sealed partial class AlertEvaluator : IHostedService, IDisposable
     private readonly GatewayEvents _events;
     private readonly DeviceCalls _calls;
     private readonly ITopicBroker _broker;
-    private readonly AlertStore _store;
+    private readonly IAlertStore _store;
     private readonly TimeProvider _time;
     private readonly ILogger<AlertEvaluator> _logger;
     private readonly Dictionary<(string Rule, string DeviceId), Condition> _conditions = [];
@@ -51,7 +52,7 @@ internal sealed partial class AlertEvaluator : IHostedService, IDisposable
     private ITimer? _timer;
     private bool _disposed;
 
-    public AlertEvaluator(IOptions<AlertOptions> options, GatewayEvents events, DeviceCalls calls, ITopicBroker broker, AlertStore store, TimeProvider time, ILogger<AlertEvaluator> logger)
+    public AlertEvaluator(IOptions<AlertOptions> options, GatewayEvents events, DeviceCalls calls, ITopicBroker broker, IAlertStore store, TimeProvider time, ILogger<AlertEvaluator> logger)
     {
         _options = options.Value;
         _events = events;
@@ -64,7 +65,7 @@ internal sealed partial class AlertEvaluator : IHostedService, IDisposable
         // Alerts active before a restart stay active (and are not raised again); those of a rule that no
         // longer exists are closed.
         var rules = Rules.ToDictionary(r => r.Name, StringComparer.Ordinal);
-        foreach (var alert in store.Active())
+        foreach (var alert in store.List(Alert.Active, null, int.MaxValue).Select(Alert.FromRow))
         {
             if (rules.ContainsKey(alert.Rule))
             {
@@ -75,7 +76,7 @@ internal sealed partial class AlertEvaluator : IHostedService, IDisposable
             }
             else
             {
-                store.Save(alert with { State = Alert.Cleared, ClearedAt = time.GetUtcNow(), Resolution = "rule removed from configuration" });
+                store.Save((alert with { State = Alert.Cleared, ClearedAt = time.GetUtcNow(), Resolution = "rule removed from configuration" }).ToRow());
             }
         }
 
@@ -247,7 +248,8 @@ internal sealed partial class AlertEvaluator : IHostedService, IDisposable
                 Announce(condition.Active);
                 return condition.Active;
             }
-            if (_store.Get(id) is not { } stored) return null;
+            if (_store.Get(id) is not { } row) return null;
+            var stored = Alert.FromRow(row);
             if (stored.AcknowledgedBy is not null) return stored;
             var acknowledged = stored with { AcknowledgedBy = by, AcknowledgedAt = now };
             AlertAcknowledged(_logger, id, by);
@@ -353,7 +355,7 @@ internal sealed partial class AlertEvaluator : IHostedService, IDisposable
 
     private void Announce(Alert alert)
     {
-        _store.Save(alert);
+        _store.Save(alert.ToRow());
         var json = alert.ToJson();
         _broker.Publish(Topics.SystemAlerts, json, GatewaySource);
         if (alert.Metric == AlertMetrics.Temperature) _broker.Publish(Topics.TemperatureAlerts, json.DeepClone(), GatewaySource);

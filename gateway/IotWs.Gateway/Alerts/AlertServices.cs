@@ -16,8 +16,6 @@ public static class AlertServices
         services.AddOptions<AlertOptions>().BindConfiguration(AlertOptions.Section).ValidateOnStart();
         services.AddSingleton<IPostConfigureOptions<AlertOptions>, AlertDefaults>();
         services.AddSingleton<IValidateOptions<AlertOptions>, AlertOptionsValidator>();
-        services.AddSingleton<ISchemaMigration, AlertStore.Schema>();
-        services.AddSingleton<AlertStore>();
         services.AddSingleton<AlertEvaluator>();
         services.AddSingleton<SensorHealthWindow>();
         services.AddHostedService(sp => sp.GetRequiredService<SensorHealthWindow>()); // created at start, so it hears every heartbeat
@@ -32,14 +30,14 @@ public static class AlertServices
     /// </summary>
     public static IEndpointRouteBuilder MapAlertsApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/api/alerts", Results<ProblemHttpResult, ContentHttpResult> (AlertStore store, string? state, string? deviceId, int? limit) =>
+        app.MapGet("/api/alerts", Results<ProblemHttpResult, ContentHttpResult> (IAlertStore store, string? state, string? deviceId, int? limit) =>
         {
             if (state is not (null or Alert.Active or Alert.Cleared))
                 return TypedResults.Problem(statusCode: 400, title: "Bad state", detail: "state must be 'active' or 'cleared'.");
             if (limit is < 1 or > 1000)
                 return TypedResults.Problem(statusCode: 400, title: "Bad limit", detail: "limit must be between 1 and 1000.");
             var alerts = new JsonArray();
-            foreach (var alert in store.List(state, string.IsNullOrEmpty(deviceId) ? null : deviceId, limit ?? 100)) alerts.Add(alert.ToJson());
+            foreach (var alert in store.List(state, string.IsNullOrEmpty(deviceId) ? null : deviceId, limit ?? 100)) alerts.Add(Alert.FromRow(alert).ToJson());
             return TypedResults.Text(WireJson.ToText(alerts), "application/json");
         }).RequireAuthorization(AccessPolicies.Viewer);
 

@@ -31,7 +31,15 @@ internal sealed class VerbContext(ParseResult parse, CliEnvironment environment)
     /// <summary>appsettings.json, environment variables and the command line's configuration keys.</summary>
     public IConfiguration Configuration => environment.Configuration();
 
-    public IdentityStore Identities => _identities ??= new IdentityStore(new GatewayDatabase(DataDirectory, [new IdentityStore.Schema()]));
+    /// <summary>The identities of the gateway's database: Gateway:Storage:Provider and ConnectionString say which, as for serve.</summary>
+    public IdentityStore Identities => _identities ??= new IdentityStore(StorageServices.OpenCredentials(StorageSettings(), DataDirectory));
+
+    private Configuration.StorageOptions StorageSettings()
+    {
+        var options = new Configuration.StorageOptions();
+        Configuration.GetSection("Gateway:Storage").Bind(options);
+        return options;
+    }
 
     public T Value<T>(Argument<T> argument) => parse.GetRequiredValue(argument);
 

@@ -60,6 +60,10 @@ public sealed class TlsOptions
 /// </summary>
 public sealed class StorageOptions
 {
+    /// <summary>Where the gateway keeps its data: Sqlite (the data directory's iotws.db, the default) or Postgres.</summary>
+    public StorageProvider Provider { get; set; } = StorageProvider.Sqlite;
+    /// <summary>An Npgsql connection string; required when Provider is Postgres.</summary>
+    public string? ConnectionString { get; set; }
     public TimeSpan CommitInterval { get; set; } = TimeSpan.FromMilliseconds(250);
     [Range(1, 100_000)] public int CommitBatchSize { get; set; } = 1000;
     [Range(1, 10_000_000)] public int QueueCapacity { get; set; } = 20_000;
@@ -76,4 +80,11 @@ public sealed class StorageOptions
     public TimeSpan IndexMergeDelay { get; set; } = TimeSpan.FromSeconds(30);
     /// <summary>How often rollup deltas gathered in memory are written (queries add the not-yet-written part from raw rows).</summary>
     public TimeSpan RollupFlushInterval { get; set; } = TimeSpan.FromSeconds(10);
+}
+
+/// <summary>The storage implementations a gateway can run on (Gateway:Storage:Provider).</summary>
+public enum StorageProvider
+{
+    Sqlite,
+    Postgres,
 }

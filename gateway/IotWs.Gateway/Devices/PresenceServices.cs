@@ -1,6 +1,5 @@
 using System.Text.Json.Nodes;
 using IotWs.Gateway.Status;
-using IotWs.Gateway.Storage;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
@@ -13,8 +12,6 @@ public static class PresenceServices
     {
         services.AddOptions<PresenceOptions>().BindConfiguration(PresenceOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<PresenceOptions>, PresenceOptionsValidator>();
-        services.AddSingleton<ISchemaMigration, PresenceStore.Schema>();
-        services.AddSingleton<PresenceStore>();
         services.AddSingleton<PresenceTracker>();
         services.AddHostedService(sp => sp.GetRequiredService<PresenceTracker>());
         services.Replace(ServiceDescriptor.Singleton<IDevicePresence>(sp => sp.GetRequiredService<PresenceTracker>()));

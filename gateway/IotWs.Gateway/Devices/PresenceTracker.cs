@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using IotWs.Gateway.Configuration;
 using IotWs.Gateway.Connections;
 using IotWs.Gateway.PubSub;
+using IotWs.Gateway.Storage;
 using IotWs.Protocol;
 using Microsoft.Extensions.Options;
 
@@ -45,7 +46,7 @@ public sealed partial class PresenceTracker : IDevicePresence, IHostedService, I
         public bool Dirty { get; set; }
 
         public PresenceRow ToRow() =>
-            new(DeviceId, Status, StatusSince, LastSeen, BootId, Interval, PresenceStore.MetricsJson(LastHeartbeat));
+            new(DeviceId, Status, StatusSince, LastSeen, BootId, Interval, LastHeartbeat is null ? null : Wire.WireJson.ToText(LastHeartbeat));
     }
 
     private const string GatewaySource = "gateway";
@@ -54,7 +55,7 @@ public sealed partial class PresenceTracker : IDevicePresence, IHostedService, I
     private readonly ConcurrentDictionary<string, DeviceState> _devices = new(StringComparer.Ordinal);
     private readonly GatewayEvents _events;
     private readonly ITopicBroker _broker;
-    private readonly PresenceStore _store;
+    private readonly IPresenceStore _store;
     private readonly TimeProvider _time;
     private readonly IHostApplicationLifetime _lifetime;
     private readonly PresenceOptions _options;
@@ -69,7 +70,7 @@ public sealed partial class PresenceTracker : IDevicePresence, IHostedService, I
     public PresenceTracker(
         GatewayEvents events,
         ITopicBroker broker,
-        PresenceStore store,
+        IPresenceStore store,
         TimeProvider time,
         IHostApplicationLifetime lifetime,
         IOptions<GatewayOptions> gatewayOptions,
@@ -122,7 +123,8 @@ public sealed partial class PresenceTracker : IDevicePresence, IHostedService, I
         }
     }
 
-    public IReadOnlyList<PresenceChange> History(string deviceId, int limit) => _store.History(deviceId, limit);
+    public IReadOnlyList<PresenceChange> History(string deviceId, int limit) =>
+        _store.History(deviceId, limit).Select(t => new PresenceChange(t.DeviceId, t.Status, t.Reason, t.At)).ToList();
 
     /// <summary>Every device presence knows of.</summary>
     public IReadOnlyList<PresenceSnapshot> All() => _devices.Keys.Order(StringComparer.Ordinal).Select(Get).ToArray();
@@ -303,7 +305,7 @@ public sealed partial class PresenceTracker : IDevicePresence, IHostedService, I
         state.StatusSince = now;
         state.Dirty = false;
         var change = new PresenceChange(state.DeviceId, status, reason, now);
-        _store.RecordChange(change, state.ToRow());
+        _store.RecordChange(new PresenceTransition(change.DeviceId, change.Status, change.Reason, change.At), state.ToRow());
         PresenceChanged(_logger, state.DeviceId, from, status, reason);
         _broker.Publish(Topics.DeviceStatus, new JsonObject
         {

@@ -27,7 +27,7 @@ internal sealed partial class IdentityWatch(IdentityCache cache, ConnectionRegis
                     // A reload sweeps through Reloaded; without one, login sessions may still have expired.
                     if (!cache.RefreshIfChanged()) Sweep();
                 }
-                catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException or IOException or InvalidOperationException)
+                catch (Exception e) when (e is System.Data.Common.DbException or IOException or InvalidOperationException or TimeoutException)
                 {
                     PollFailed(logger, e);
                 }

@@ -2,7 +2,6 @@ using System.Text.Json.Nodes;
 using IotWs.Gateway.Readings;
 using IotWs.Gateway.Status;
 using IotWs.Gateway.Storage;
-using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 
@@ -21,38 +20,16 @@ public sealed class HealthOptions
 }
 
 /// <summary>
-/// The database takes a write: a write transaction is begun (taking SQLite's write lock) and rolled back, so a
-/// read-only file, a missing directory or another process holding the lock shows, without writing a page.
+/// The database takes a write: a write transaction is begun (taking SQLite's write lock, or a PostgreSQL transaction
+/// id) and rolled back, so a read-only file or database, a missing directory or another process holding the lock
+/// shows, without writing a page.
 /// </summary>
-internal sealed class DatabaseWritableCheck(GatewayDatabase database, IOptions<HealthOptions> options) : IHealthCheck
+internal sealed class DatabaseWritableCheck(IStorageInfo storage, IOptions<HealthOptions> options) : IHealthCheck
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken) =>
-        Task.Run(() =>
-        {
-            try
-            {
-                // Its own connection, not database.Open(): that one waits up to 10 s for the lock, a probe must not.
-                var timeout = options.Value.DatabaseLockTimeout;
-                using var connection = new SqliteConnection(new SqliteConnectionStringBuilder(database.ConnectionString)
-                {
-                    DefaultTimeout = Math.Max(1, (int)Math.Ceiling(timeout.TotalSeconds)),
-                }.ToString());
-                connection.Open();
-                using (var pragma = connection.CreateCommand())
-                {
-                    pragma.CommandText = $"PRAGMA busy_timeout={(int)timeout.TotalMilliseconds}";
-                    pragma.ExecuteNonQuery();
-                }
-                // BEGIN IMMEDIATE takes the write lock; nothing is written, and the rollback lets it go.
-                using var transaction = connection.BeginTransaction(deferred: false);
-                transaction.Rollback();
-                return HealthCheckResult.Healthy("The database takes writes.");
-            }
-            catch (SqliteException e)
-            {
-                return HealthCheckResult.Unhealthy($"The database does not take writes: {e.Message}");
-            }
-        }, cancellationToken);
+        Task.Run(() => storage.WhyNotWritable(options.Value.DatabaseLockTimeout) is { } why
+            ? HealthCheckResult.Unhealthy($"The database does not take writes: {why}")
+            : HealthCheckResult.Healthy("The database takes writes."), cancellationToken);
 }
 
 /// <summary>

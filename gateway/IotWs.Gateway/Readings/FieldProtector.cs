@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using IotWs.Gateway.Configuration;
+using IotWs.Gateway.Storage;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.Extensions.Options;
 
@@ -10,7 +11,7 @@ namespace IotWs.Gateway.Readings;
 /// (ASP.NET Core Data Protection, keys under &lt;dataDir&gt;/keys) and decrypts them for the history API.
 /// Stored values carry a prefix, so rows written before a field was added to the list still read as they are.
 /// </summary>
-public sealed class FieldProtector
+public sealed class FieldProtector : IStoredFieldReader
 {
     private const string Prefix = "enc:v1:";
     private readonly HashSet<string> _fields;

@@ -18,6 +18,7 @@ namespace IotWs.Gateway.Readings;
 public sealed class ReadingWriter : IHostedService
 {
     private readonly IReadingStore _store;
+    private readonly StoreBatch _rows = new();
     private readonly ReadingFanout _fanout;
     private readonly ILogger<ReadingWriter> _logger;
     private readonly QueueBudget _budget;
@@ -233,7 +234,7 @@ public sealed class ReadingWriter : IHostedService
         var committed = false;
         try
         {
-            _store.Commit(batch);
+            _rows.Commit(_store, batch);
             committed = true;
         }
         catch (Exception e)

@@ -16,7 +16,6 @@ public static class ReadingsServices
 {
     public static IServiceCollection AddReadings(this IServiceCollection services)
     {
-        services.AddSingleton<ISchemaMigration, ReadingsSchema>();
         services.AddSingleton<IValidateOptions<GatewayOptions>, ReadingOptionsValidator>();
 
         // Field encryption keys live with the data: <dataDir>/keys, readable by the gateway's user only.
@@ -24,9 +23,8 @@ public static class ReadingsServices
         services.AddOptions<KeyManagementOptions>().Configure<IOptions<GatewayOptions>, ILoggerFactory>((o, gateway, loggers) =>
             o.XmlRepository = new FileSystemXmlRepository(KeysDirectory(gateway.Value.DataDirectory), loggers));
         services.AddSingleton<FieldProtector>();
+        services.AddSingleton<IStoredFieldReader>(sp => sp.GetRequiredService<FieldProtector>());
 
-        services.AddSingleton<SqliteReadingStore>();
-        services.AddSingleton<IReadingStore>(sp => sp.GetRequiredService<SqliteReadingStore>());
         services.AddSingleton<LatestReadings>();
         services.AddSingleton<ReadingFanout>();
         services.AddSingleton<ReadingWriter>();
@@ -98,7 +96,7 @@ internal sealed class ReadingsStatus(ReadingWriter writer, IReadingStore store) 
             ["lastCommitMs"] = Math.Round(s.LastCommitMs, 2),
             ["lastCommitReadings"] = s.LastCommitRows,
             ["commitSecondsTotal"] = Math.Round(s.CommitSeconds, 3),
-            ["pendingIndexEntries"] = store is SqliteReadingStore sqlite ? sqlite.PendingIndexEntries : 0,
+            ["pendingIndexEntries"] = store.PendingIndexEntries,
         };
     }
 }

@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using IotWs.Gateway.Configuration;
 using IotWs.Gateway.Connections;
 using IotWs.Gateway.Identity;
+using IotWs.Gateway.Storage;
 using IotWs.Protocol;
 using Microsoft.Extensions.Options;
 
@@ -25,7 +26,7 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
     // POST waits a call's timeout plus this before answering 202: the timeout itself settles the call.
     private static readonly TimeSpan WaitGrace = TimeSpan.FromSeconds(2);
 
-    private readonly RpcCallStore _store;
+    private readonly IRpcCallStore _store;
     private readonly IDeviceRequestChannel _channel;
     private readonly IdentityStore _identities;
     private readonly ConnectionRegistry _registry;
@@ -38,7 +39,7 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
     private readonly HashSet<Task> _background = [];
 
     public DeviceCalls(
-        RpcCallStore store,
+        IRpcCallStore store,
         IDeviceRequestChannel channel,
         IdentityStore identities,
         ConnectionRegistry registry,
@@ -62,10 +63,10 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
     /// <summary>Raised after every status change of a call, with the call as it now is.</summary>
     public event Action<RpcCall>? CallChanged;
 
-    public RpcCall? Get(string id) => _store.Get(id);
+    public RpcCall? Get(string id) => Load(id);
 
     /// <summary>The audit log, newest first.</summary>
-    public IReadOnlyList<RpcCall> List(string? deviceId, int limit) => _store.List(deviceId, limit);
+    public IReadOnlyList<RpcCall> List(string? deviceId, int limit) => _store.List(deviceId, limit).Select(RpcCall.FromRow).ToList();
 
     public int QueuedCount => _store.CountQueued(null);
 
@@ -94,7 +95,7 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
         lock (_createGate)
         {
             var now = _time.GetUtcNow();
-            var existing = request.IdempotencyKey is { } key ? _store.FindByIdempotencyKey(request.DeviceId, key, now) : null;
+            var existing = request.IdempotencyKey is { } key ? (_store.FindByIdempotencyKey(request.DeviceId, key, now) is { } found ? RpcCall.FromRow(found) : null) : null;
             if (existing is not null)
             {
                 if (!IsSameCall(existing, request))
@@ -118,7 +119,7 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
                         ? NewCall(id, request, caller, now, RpcStatuses.Sent)
                         : NewCall(id, request, caller, now, RpcStatuses.Failed, DeviceOffline);
                 }
-                _store.Insert(call);
+                _store.Insert(call.ToRow());
                 created = true;
             }
         }
@@ -160,13 +161,13 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
     internal void Sweep()
     {
         var now = _time.GetUtcNow();
-        foreach (var id in _store.IdsInStatus(RpcStatuses.Queued, dueColumn: "expires_at", now: now))
+        foreach (var id in _store.IdsInStatus(RpcStatuses.Queued, due: RpcDeadline.Expiry, now: now))
         {
-            Change(id, RpcStatuses.Queued, RpcStatuses.Expired, now, new CallChange(Completes: true));
+            Change(id, RpcStatuses.Queued, RpcStatuses.Expired, now, new RpcCallChange(Completes: true));
         }
-        foreach (var id in _store.IdsInStatus(RpcStatuses.Rebooting, dueColumn: "confirm_deadline", now: now))
+        foreach (var id in _store.IdsInStatus(RpcStatuses.Rebooting, due: RpcDeadline.RebootConfirmation, now: now))
         {
-            Change(id, RpcStatuses.Rebooting, RpcStatuses.Unconfirmed, now, new CallChange(Completes: true));
+            Change(id, RpcStatuses.Rebooting, RpcStatuses.Unconfirmed, now, new RpcCallChange(Completes: true));
         }
         // A safety net: delivery is normally started by the device's authentication or by a new call.
         foreach (var deviceId in _store.DevicesWithQueuedCalls())
@@ -188,8 +189,8 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
         var now = _time.GetUtcNow();
         foreach (var id in _store.IdsInStatus(RpcStatuses.Sent))
         {
-            if (_store.Get(id) is { } call) RpcLog.Interrupted(_logger, id, call.DeviceId);
-            Change(id, RpcStatuses.Sent, RpcStatuses.Failed, now, new CallChange(Error: GatewayRestarted, Completes: true));
+            if (Load(id) is { } call) RpcLog.Interrupted(_logger, id, call.DeviceId);
+            Change(id, RpcStatuses.Sent, RpcStatuses.Failed, now, new RpcCallChange(Error: GatewayRestarted, Completes: true));
         }
     }
 
@@ -206,7 +207,7 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
         try
         {
             // Read again after subscribing, so a change in between is not missed.
-            var current = _store.Get(call.Id) ?? call;
+            var current = Load(call.Id) ?? call;
             if (current.IsSettled) return current;
             try
             {
@@ -214,7 +215,7 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
             }
             catch (TimeoutException)
             {
-                return _store.Get(call.Id) ?? current;
+                return Load(call.Id) ?? current;
             }
         }
         finally
@@ -243,13 +244,13 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
         var duration = Math.Max(0, (long)(now - sentAt).TotalMilliseconds);
         var (to, change) = reply.Kind switch
         {
-            DeviceReplyKind.Succeeded when call.Endpoint == Endpoints.Reboot => (RpcStatuses.Rebooting, new CallChange(
+            DeviceReplyKind.Succeeded when call.Endpoint == Endpoints.Reboot => (RpcStatuses.Rebooting, new RpcCallChange(
                 ResultJson: reply.ResultJson, DurationMs: duration, AckBootId: reply.BootId, ConfirmDeadline: now + _options.RebootConfirmTimeout)),
-            DeviceReplyKind.Succeeded => (RpcStatuses.Succeeded, new CallChange(ResultJson: reply.ResultJson, DurationMs: duration, Completes: true)),
-            DeviceReplyKind.Timeout => (RpcStatuses.Timeout, new CallChange(Error: ErrorCodes.Timeout, DurationMs: duration, Completes: true)),
-            _ => (RpcStatuses.Failed, new CallChange(Error: reply.Error ?? ErrorCodes.DeviceDisconnected, DurationMs: duration, Completes: true)),
+            DeviceReplyKind.Succeeded => (RpcStatuses.Succeeded, new RpcCallChange(ResultJson: reply.ResultJson, DurationMs: duration, Completes: true)),
+            DeviceReplyKind.Timeout => (RpcStatuses.Timeout, new RpcCallChange(Error: ErrorCodes.Timeout, DurationMs: duration, Completes: true)),
+            _ => (RpcStatuses.Failed, new RpcCallChange(Error: reply.Error ?? ErrorCodes.DeviceDisconnected, DurationMs: duration, Completes: true)),
         };
-        if (!Change(call.Id, RpcStatuses.Sent, to, now, change)) return _store.Get(call.Id)?.Status ?? to;
+        if (!Change(call.Id, RpcStatuses.Sent, to, now, change)) return Load(call.Id)?.Status ?? to;
         if (to == RpcStatuses.Rebooting)
         {
             if (_registry.Find(reply.ClientId) is { } acking) acking.Items[RebootAcknowledgedItem] = true;
@@ -267,10 +268,10 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
     {
         foreach (var id in _store.IdsInStatus(RpcStatuses.Rebooting, deviceId))
         {
-            if (_store.Get(id) is not { } call) continue;
+            if (Load(id) is not { } call) continue;
             // A device that never reported a bootId (the seed sketch) can only show it is back by reconnecting.
             var newBoot = call.AckBootId is not { } acked || (bootId is { } current && current > acked);
-            if (newBoot) Change(id, RpcStatuses.Rebooting, RpcStatuses.Confirmed, _time.GetUtcNow(), new CallChange(Completes: true));
+            if (newBoot) Change(id, RpcStatuses.Rebooting, RpcStatuses.Confirmed, _time.GetUtcNow(), new RpcCallChange(Completes: true));
         }
     }
 
@@ -322,24 +323,26 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
             var now = _time.GetUtcNow();
             if (_store.NextQueued(deviceId, now) is not { } next) return;
             // Claimed in the database first: the expiry sweep cannot expire a call that is being delivered.
-            if (!Change(next.Id, RpcStatuses.Queued, RpcStatuses.Sent, now, new CallChange(SentAt: now))) continue;
+            if (!Change(next.Id, RpcStatuses.Queued, RpcStatuses.Sent, now, new RpcCallChange(SentAt: now))) continue;
             var request = _channel.Send(deviceId, next.Id, next.Endpoint, next.DataJson, TimeSpan.FromMilliseconds(next.TimeoutMs));
             if (!request.Sent)
             {
                 // The device left between the check and the send: the call never went out, so it waits again.
                 _store.RevertToQueued(next.Id);
-                if (_store.Get(next.Id) is { } reverted) CallChanged?.Invoke(reverted);
+                if (Load(next.Id) is { } reverted) CallChanged?.Invoke(reverted);
                 return;
             }
             var reply = await request.Reply;
-            if (Record(next, reply, now) == RpcStatuses.Rebooting) return;
+            if (Record(RpcCall.FromRow(next), reply, now) == RpcStatuses.Rebooting) return;
         }
     }
 
-    private bool Change(string id, string from, string to, DateTimeOffset now, CallChange change)
+    private RpcCall? Load(string id) => _store.Get(id) is { } row ? RpcCall.FromRow(row) : null;
+
+    private bool Change(string id, string from, string to, DateTimeOffset now, RpcCallChange change)
     {
         if (!_store.Transition(id, from, to, now, change)) return false;
-        if (_store.Get(id) is { } call)
+        if (Load(id) is { } call)
         {
             if (change.Error is { } error) RpcLog.CallFailed(_logger, id, call.DeviceId, to, error);
             else RpcLog.CallChanged(_logger, id, call.DeviceId, to);

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using IotWs.Gateway.Storage;
 using IotWs.Gateway.Wire;
 using IotWs.Protocol;
 
@@ -39,6 +40,27 @@ public sealed class RpcCall
     /// <summary>bootId of the connection that acknowledged a reboot (null when the device never told).</summary>
     internal long? AckBootId { get; init; }
     internal DateTimeOffset? ConfirmDeadline { get; init; }
+
+    /// <summary>The row the audit log stores.</summary>
+    internal RpcCallRow ToRow() => new()
+    {
+        Id = Id, DeviceId = DeviceId, Endpoint = Endpoint, DataJson = DataJson, Status = Status,
+        Caller = Caller, Role = Role, CreatedAt = CreatedAt, UpdatedAt = UpdatedAt, CompletedAt = CompletedAt,
+        ResultJson = ResultJson, Error = Error, Persistent = Persistent, ExpiresAt = ExpiresAt,
+        DurationMs = DurationMs, TimeoutMs = TimeoutMs, IdempotencyKey = IdempotencyKey,
+        IdempotentUntil = IdempotentUntil, SentAt = SentAt, AckBootId = AckBootId,
+        ConfirmDeadline = ConfirmDeadline, History = History.Select(h => new RpcStatusRow(h.Status, h.At)).ToList(),
+    };
+
+    internal static RpcCall FromRow(RpcCallRow r) => new()
+    {
+        Id = r.Id, DeviceId = r.DeviceId, Endpoint = r.Endpoint, DataJson = r.DataJson, Status = r.Status,
+        Caller = r.Caller, Role = r.Role, CreatedAt = r.CreatedAt, UpdatedAt = r.UpdatedAt, CompletedAt = r.CompletedAt,
+        ResultJson = r.ResultJson, Error = r.Error, Persistent = r.Persistent, ExpiresAt = r.ExpiresAt,
+        DurationMs = r.DurationMs, TimeoutMs = r.TimeoutMs, IdempotencyKey = r.IdempotencyKey,
+        IdempotentUntil = r.IdempotentUntil, SentAt = r.SentAt, AckBootId = r.AckBootId,
+        ConfirmDeadline = r.ConfirmDeadline, History = r.History.Select(h => new RpcStatusChange(h.Status, h.At)).ToList(),
+    };
 
     /// <summary>True once the call will not change any more, or is a reboot the device acknowledged (what POST waits for).</summary>
     public bool IsSettled => Status is not (RpcStatuses.Queued or RpcStatuses.Sent);

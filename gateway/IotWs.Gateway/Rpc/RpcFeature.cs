@@ -16,8 +16,6 @@ public static class RpcFeature
             .ValidateDataAnnotations()
             .ValidateOnStart();
         services.AddSingleton<IValidateOptions<RpcOptions>, RpcOptionsValidator>();
-        services.AddSingleton<ISchemaMigration, RpcCallStore.Schema>();
-        services.AddSingleton<RpcCallStore>();
 
         services.AddSingleton<LocalDeviceRequests>();
         services.AddSingleton<IDeviceRequestChannel>(sp => sp.GetRequiredService<LocalDeviceRequests>());

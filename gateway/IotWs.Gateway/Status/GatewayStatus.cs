@@ -54,7 +54,7 @@ public sealed class GatewayMetrics
 }
 
 /// <summary>The seed's getStatus(): connections by client type, uptime, message rates, database size, and feature sections.</summary>
-public sealed class GatewayStatus(ConnectionRegistry registry, GatewayMetrics metrics, GatewayDatabase db, TimeProvider time, IEnumerable<IStatusContributor> contributors)
+public sealed class GatewayStatus(ConnectionRegistry registry, GatewayMetrics metrics, IStorageInfo storage, TimeProvider time, IEnumerable<IStatusContributor> contributors)
 {
     private readonly DateTimeOffset _started = time.GetUtcNow();
 
@@ -90,7 +90,7 @@ public sealed class GatewayStatus(ConnectionRegistry registry, GatewayMetrics me
                 ["inPerSecond"] = Math.Round(inRate, 1),
                 ["outPerSecond"] = Math.Round(outRate, 1),
             },
-            ["database"] = new JsonObject { ["path"] = db.FilePath, ["sizeBytes"] = db.SizeBytes() },
+            ["database"] = storage.Describe(),
         };
         foreach (var c in contributors) status[c.Section] = c.Snapshot();
         return status;

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Text.Json;
-using IotWs.Gateway.Storage;
+using IotWs.Gateway.Storage.Sqlite;
 using IotWs.Gateway.Tests.Infrastructure;
 using IotWs.Gateway.Tests.Presence;
 using IotWs.Gateway.Tests.PubSub;
@@ -26,7 +26,7 @@ public sealed class HealthTests
 
     private static SqliteConnection HoldWriteLock(string dataDir)
     {
-        var connection = new SqliteConnection($"Data Source={Path.Combine(dataDir, GatewayDatabase.FileName)};Pooling=False");
+        var connection = new SqliteConnection($"Data Source={Path.Combine(dataDir, SqliteDatabase.FileName)};Pooling=False");
         connection.Open();
         using var begin = connection.CreateCommand();
         // A write inside the transaction: the lock is held until the connection is disposed (and rolls back).

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
-using IotWs.Gateway.Storage;
+using IotWs.Gateway.Storage.Sqlite;
 using IotWs.Gateway.Tests.Infrastructure;
 using Microsoft.Data.Sqlite;
 
@@ -66,7 +66,7 @@ public sealed class ProblemResponseTests
         await AssertProblemAsync(await technician.PostAsJsonAsync("/api/devices/esp-problem/rpc", PersistentPing("k2")), (HttpStatusCode)429);
 
         // 500: the audit table is gone (an operator's sqlite3 slip); the answer says so without the exception.
-        using (var connection = new SqliteConnection($"Data Source={Path.Combine(gateway.DataDir, GatewayDatabase.FileName)}"))
+        using (var connection = new SqliteConnection($"Data Source={Path.Combine(gateway.DataDir, SqliteDatabase.FileName)}"))
         {
             connection.Open();
             using var drop = connection.CreateCommand();

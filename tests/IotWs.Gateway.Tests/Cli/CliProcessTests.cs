@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
 using IotWs.Gateway.Storage;
+using IotWs.Gateway.Storage.Sqlite;
 using IotWs.Gateway.Tests.Infrastructure;
 using IotWs.Gateway.Tests.Readings;
 
@@ -113,7 +114,7 @@ public sealed class CliProcessTests : IDisposable
             var line = Assert.Single(result.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries));
             using var printed = JsonDocument.Parse(line);
             Assert.Equal("esp-run", printed.RootElement.GetProperty("deviceId").GetString());
-            Assert.True(File.Exists(Path.Combine(cwd, "data", GatewayDatabase.FileName)), "./data is relative to the current directory");
+            Assert.True(File.Exists(Path.Combine(cwd, "data", SqliteDatabase.FileName)), "./data is relative to the current directory");
             Assert.False(Directory.Exists(Path.Combine(project, "data", "iotws.db")));
         }
         finally

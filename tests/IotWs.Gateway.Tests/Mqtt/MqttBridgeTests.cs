@@ -102,7 +102,7 @@ public sealed class MqttBridgeTests
             await crashed.PublishAsync("iotws/esp-garage/availability", "online", retain: true);
         }
         var dir = TestGateway.NewDataDir();
-        new Identity.IdentityStore(new Storage.GatewayDatabase(dir, [new Identity.IdentityStore.Schema()])).AddDevice("esp-garage", "Garage", null);
+        new Identity.IdentityStore(new global::IotWs.Gateway.Storage.Sqlite.SqliteCredentialStore(new global::IotWs.Gateway.Storage.Sqlite.SqliteDatabase(dir))).AddDevice("esp-garage", "Garage", null);
 
         await using var gateway = await TestGateway.StartAsync(dir, Bridge(broker));
         await using var inbox = await Inbox.SubscribeAsync(broker.Port, "iotws/esp-garage/availability");
@@ -183,7 +183,7 @@ public sealed class MqttBridgeTests
     {
         await using var broker = await MosquittoBroker.StartAsync();
         var dir = TestGateway.NewDataDir();
-        var identities = new Identity.IdentityStore(new Storage.GatewayDatabase(dir, [new Identity.IdentityStore.Schema()]));
+        var identities = new Identity.IdentityStore(new global::IotWs.Gateway.Storage.Sqlite.SqliteCredentialStore(new global::IotWs.Gateway.Storage.Sqlite.SqliteDatabase(dir)));
         var token = identities.AddDevice("esp-porch", "Porch", null);
         await using var inbox = await Inbox.SubscribeAsync(broker.Port, "homeassistant/#", "iotws/#");
         await using var gateway = await GatewayProcess.StartAsync(dir, Bridge(broker, "Mqtt:KeepAlive=00:00:05"));

@@ -63,10 +63,10 @@ public sealed class RpcDurabilityTests
                 before.AddDevice("esp-1");
                 key = before.AddKey("technician");
                 // What a crash leaves behind: a call recorded as sent whose answer died with the process.
-                before.Service<RpcCallStore>().Insert(new RpcCall
+                before.Service<global::IotWs.Gateway.Storage.IRpcCallStore>().Insert(new global::IotWs.Gateway.Storage.RpcCallRow
                 {
                     Id = "rpc_crashed", DeviceId = "esp-1", Endpoint = "ping", DataJson = "{}", Status = "sent", Caller = "tech", Role = "technician",
-                    CreatedAt = now, UpdatedAt = now, SentAt = now, TimeoutMs = 10000, History = [new RpcStatusChange("sent", now)],
+                    CreatedAt = now, UpdatedAt = now, SentAt = now, TimeoutMs = 10000, History = [new global::IotWs.Gateway.Storage.RpcStatusRow("sent", now)],
                 });
             }
 

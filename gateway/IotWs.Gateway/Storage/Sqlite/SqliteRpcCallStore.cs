@@ -1,74 +1,18 @@
-using IotWs.Gateway.Storage;
 using Microsoft.Data.Sqlite;
 
-namespace IotWs.Gateway.Rpc;
-
-/// <summary>What a status transition sets besides the status (null leaves a column as it is).</summary>
-internal sealed record CallChange(
-    string? ResultJson = null,
-    string? Error = null,
-    long? DurationMs = null,
-    bool Completes = false,
-    DateTimeOffset? SentAt = null,
-    long? AckBootId = null,
-    DateTimeOffset? ConfirmDeadline = null);
+namespace IotWs.Gateway.Storage.Sqlite;
 
 /// <summary>
-/// The RPC audit log and the queue of persistent calls, in the gateway's SQLite file.
-/// Every status a call goes through is a row of rpc_history; status changes are compare-and-set
-/// so a late answer, a timeout, a disconnect and a sweep can race without a call changing twice.
+/// The RPC audit log and the queue of persistent calls, in the gateway's SQLite file (feature "rpc").
+/// Every status a call goes through is a row of rpc_history; status changes are compare-and-set.
 /// </summary>
-internal sealed class RpcCallStore(GatewayDatabase db)
+public sealed class SqliteRpcCallStore(SqliteDatabase db) : IRpcCallStore
 {
-    public sealed class Schema : ISchemaMigration
-    {
-        public string Feature => "rpc";
-        public IReadOnlyList<string> Steps { get; } =
-        [
-            // Times are epoch milliseconds (UTC): cheap to compare in sweeps.
-            // seq orders delivery of a device's queued calls and the audit log (newest first).
-            """
-            CREATE TABLE rpc_calls (
-              seq INTEGER PRIMARY KEY AUTOINCREMENT,
-              id TEXT NOT NULL UNIQUE,
-              device_id TEXT NOT NULL,
-              endpoint TEXT NOT NULL,
-              data TEXT NOT NULL,
-              status TEXT NOT NULL,
-              caller TEXT NOT NULL,
-              role TEXT NOT NULL,
-              persistent INTEGER NOT NULL,
-              timeout_ms INTEGER NOT NULL,
-              idempotency_key TEXT,
-              idempotent_until INTEGER,
-              created_at INTEGER NOT NULL,
-              updated_at INTEGER NOT NULL,
-              sent_at INTEGER,
-              completed_at INTEGER,
-              expires_at INTEGER,
-              result TEXT,
-              error TEXT,
-              duration_ms INTEGER,
-              ack_boot_id INTEGER,
-              confirm_deadline INTEGER);
-            CREATE INDEX rpc_calls_device ON rpc_calls(device_id, seq);
-            CREATE INDEX rpc_calls_open ON rpc_calls(status, device_id) WHERE status IN ('queued', 'sent', 'rebooting');
-            CREATE INDEX rpc_calls_idempotency ON rpc_calls(device_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
-            CREATE INDEX rpc_calls_created ON rpc_calls(created_at);
-            CREATE TABLE rpc_history (
-              call_seq INTEGER NOT NULL REFERENCES rpc_calls(seq) ON DELETE CASCADE,
-              status TEXT NOT NULL,
-              at INTEGER NOT NULL);
-            CREATE INDEX rpc_history_call ON rpc_history(call_seq);
-            """,
-        ];
-    }
-
     private const string Columns =
         "seq, id, device_id, endpoint, data, status, caller, role, persistent, timeout_ms, idempotency_key, idempotent_until, " +
         "created_at, updated_at, sent_at, completed_at, expires_at, result, error, duration_ms, ack_boot_id, confirm_deadline";
 
-    public void Insert(RpcCall call)
+    public void Insert(RpcCallRow call)
     {
         using var c = db.Open();
         using var tx = c.BeginTransaction();
@@ -106,7 +50,7 @@ internal sealed class RpcCallStore(GatewayDatabase db)
     }
 
     /// <summary>Moves a call from one status to another; false when it was no longer in <paramref name="from"/>.</summary>
-    public bool Transition(string id, string from, string to, DateTimeOffset now, CallChange change)
+    public bool Transition(string id, string from, string to, DateTimeOffset now, RpcCallChange change)
     {
         using var c = db.Open();
         using var tx = c.BeginTransaction();
@@ -163,10 +107,10 @@ internal sealed class RpcCallStore(GatewayDatabase db)
         tx.Commit();
     }
 
-    public RpcCall? Get(string id) => Query("WHERE id = $id", cmd => cmd.Parameters.AddWithValue("$id", id)).FirstOrDefault();
+    public RpcCallRow? Get(string id) => Query("WHERE id = $id", cmd => cmd.Parameters.AddWithValue("$id", id)).FirstOrDefault();
 
     /// <summary>The audit log, newest first; optionally one device's calls.</summary>
-    public IReadOnlyList<RpcCall> List(string? deviceId, int limit) =>
+    public IReadOnlyList<RpcCallRow> List(string? deviceId, int limit) =>
         Query(
             (deviceId is null ? "" : "WHERE device_id = $device ") + "ORDER BY seq DESC LIMIT $limit",
             cmd =>
@@ -179,7 +123,7 @@ internal sealed class RpcCallStore(GatewayDatabase db)
     /// The newest call of this device with this key whose idempotency window is still open. A call that failed
     /// without ever being sent (device_offline) does not count: nothing ran, so a retry must really try again.
     /// </summary>
-    public RpcCall? FindByIdempotencyKey(string deviceId, string key, DateTimeOffset now) =>
+    public RpcCallRow? FindByIdempotencyKey(string deviceId, string key, DateTimeOffset now) =>
         Query("""
             WHERE device_id = $device AND idempotency_key = $key AND idempotent_until > $now
               AND NOT (status = 'failed' AND sent_at IS NULL)
@@ -192,7 +136,7 @@ internal sealed class RpcCallStore(GatewayDatabase db)
         }).FirstOrDefault();
 
     /// <summary>The oldest queued call of a device that has not expired: persistent calls are delivered in the order they were made.</summary>
-    public RpcCall? NextQueued(string deviceId, DateTimeOffset now) =>
+    public RpcCallRow? NextQueued(string deviceId, DateTimeOffset now) =>
         Query("WHERE status = 'queued' AND device_id = $device AND expires_at > $now ORDER BY seq LIMIT 1", cmd =>
         {
             cmd.Parameters.AddWithValue("$device", deviceId);
@@ -215,9 +159,14 @@ internal sealed class RpcCallStore(GatewayDatabase db)
         Strings("SELECT DISTINCT device_id FROM rpc_calls WHERE status = 'queued'", null);
 
     /// <summary>Ids of calls in a status, optionally of one device and only those whose time column is due.</summary>
-    public IReadOnlyList<string> IdsInStatus(string status, string? deviceId = null, string? dueColumn = null, DateTimeOffset? now = null)
+    public IReadOnlyList<string> IdsInStatus(string status, string? deviceId = null, RpcDeadline due = RpcDeadline.None, DateTimeOffset? now = null)
     {
-        if (dueColumn is not (null or "expires_at" or "confirm_deadline")) throw new ArgumentException($"'{dueColumn}' is not a deadline column.", nameof(dueColumn));
+        var dueColumn = due switch
+        {
+            RpcDeadline.Expiry => "expires_at",
+            RpcDeadline.RebootConfirmation => "confirm_deadline",
+            _ => null,
+        };
         return Strings(
             "SELECT id FROM rpc_calls WHERE status = $status"
             + (deviceId is null ? "" : " AND device_id = $device")
@@ -255,11 +204,11 @@ internal sealed class RpcCallStore(GatewayDatabase db)
         return list;
     }
 
-    private List<RpcCall> Query(string where, Action<SqliteCommand> bind)
+    private List<RpcCallRow> Query(string where, Action<SqliteCommand> bind)
     {
         using var c = db.Open();
         using var tx = c.BeginTransaction(deferred: true);
-        var rows = new List<(long Seq, RpcCall Call)>();
+        var rows = new List<(long Seq, RpcCallRow Call)>();
         using (var cmd = c.CreateCommand())
         {
             cmd.Transaction = tx;
@@ -270,7 +219,7 @@ internal sealed class RpcCallStore(GatewayDatabase db)
         }
         if (rows.Count == 0) return [];
 
-        var history = new Dictionary<long, List<RpcStatusChange>>();
+        var history = new Dictionary<long, List<RpcStatusRow>>();
         using (var cmd = c.CreateCommand())
         {
             cmd.Transaction = tx;
@@ -286,23 +235,13 @@ internal sealed class RpcCallStore(GatewayDatabase db)
             {
                 var seq = r.GetInt64(0);
                 if (!history.TryGetValue(seq, out var list)) history[seq] = list = [];
-                list.Add(new RpcStatusChange(r.GetString(1), FromMs(r.GetInt64(2))));
+                list.Add(new RpcStatusRow(r.GetString(1), FromMs(r.GetInt64(2))));
             }
         }
-        return rows.Select(row => WithHistory(row.Call, history.GetValueOrDefault(row.Seq) ?? [])).ToList();
+        return rows.Select(row => row.Call with { History = history.GetValueOrDefault(row.Seq) ?? [] }).ToList();
     }
 
-    private static RpcCall WithHistory(RpcCall call, List<RpcStatusChange> history) => new()
-    {
-        Id = call.Id, DeviceId = call.DeviceId, Endpoint = call.Endpoint, DataJson = call.DataJson, Status = call.Status,
-        Caller = call.Caller, Role = call.Role, CreatedAt = call.CreatedAt, UpdatedAt = call.UpdatedAt, CompletedAt = call.CompletedAt,
-        ResultJson = call.ResultJson, Error = call.Error, Persistent = call.Persistent, ExpiresAt = call.ExpiresAt,
-        DurationMs = call.DurationMs, TimeoutMs = call.TimeoutMs, IdempotencyKey = call.IdempotencyKey,
-        IdempotentUntil = call.IdempotentUntil, SentAt = call.SentAt, AckBootId = call.AckBootId,
-        ConfirmDeadline = call.ConfirmDeadline, History = history,
-    };
-
-    private static RpcCall Read(SqliteDataReader r) => new()
+    private static RpcCallRow Read(SqliteDataReader r) => new()
     {
         Id = r.GetString(1),
         DeviceId = r.GetString(2),

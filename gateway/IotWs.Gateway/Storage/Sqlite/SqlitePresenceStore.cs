@@ -1,53 +1,18 @@
-using System.Text.Json.Nodes;
-using IotWs.Gateway.Storage;
+using System.Data.Common;
 using Microsoft.Data.Sqlite;
 
-namespace IotWs.Gateway.Devices;
-
-/// <summary>A device's presence as kept on disk: the last known state, so a restarted gateway still knows it.</summary>
-public sealed record PresenceRow(
-    string DeviceId,
-    string Status,
-    DateTimeOffset? StatusSince,
-    DateTimeOffset? LastSeen,
-    long? BootId,
-    TimeSpan HeartbeatInterval,
-    string? LastHeartbeatJson);
+namespace IotWs.Gateway.Storage.Sqlite;
 
 /// <summary>Presence history and last known state per device in SQLite (feature "presence").</summary>
-public sealed class PresenceStore : IDisposable
+public sealed class SqlitePresenceStore : IPresenceStore
 {
-    /// <summary>presence_history: every transition; presence_state: one row per device.</summary>
-    public sealed class Schema : ISchemaMigration
-    {
-        public string Feature => "presence";
-
-        public IReadOnlyList<string> Steps { get; } =
-        [
-            "CREATE TABLE presence_history (id INTEGER PRIMARY KEY, device_id TEXT NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL, at_ms INTEGER NOT NULL)",
-            "CREATE INDEX presence_history_device ON presence_history (device_id, id)",
-            "CREATE INDEX presence_history_at ON presence_history (at_ms)",
-            """
-            CREATE TABLE presence_state (
-                device_id TEXT PRIMARY KEY,
-                status TEXT NOT NULL,
-                status_since_ms INTEGER,
-                last_seen_ms INTEGER,
-                boot_id INTEGER,
-                heartbeat_interval_ms INTEGER NOT NULL,
-                last_heartbeat TEXT
-            ) WITHOUT ROWID
-            """,
-        ];
-    }
-
-    private readonly GatewayDatabase _db;
+    private readonly SqliteDatabase _db;
     private readonly DeferredWrites _writes;
 
-    public PresenceStore(GatewayDatabase db, ILogger<PresenceStore> logger)
+    public SqlitePresenceStore(SqliteDatabase db, ILogger<SqlitePresenceStore> logger)
     {
         _db = db;
-        _writes = new DeferredWrites(db, logger);
+        _writes = new DeferredWrites(db.Open, logger);
     }
 
     public IReadOnlyList<PresenceRow> LoadAll()
@@ -72,9 +37,10 @@ public sealed class PresenceStore : IDisposable
     }
 
     /// <summary>Queues a transition for history and the device's new state.</summary>
-    public void RecordChange(PresenceChange change, PresenceRow state) =>
-        _writes.Enqueue((connection, tx) =>
+    public void RecordChange(PresenceTransition change, PresenceRow state) =>
+        _writes.Enqueue((db, dbTx) =>
         {
+            var (connection, tx) = Sqlite(db, dbTx);
             using var cmd = connection.CreateCommand();
             cmd.Transaction = tx;
             cmd.CommandText = "INSERT INTO presence_history (device_id, status, reason, at_ms) VALUES ($d, $s, $r, $at)";
@@ -90,15 +56,17 @@ public sealed class PresenceStore : IDisposable
     public void SaveStates(IReadOnlyList<PresenceRow> states)
     {
         if (states.Count == 0) return;
-        _writes.Enqueue((connection, tx) =>
+        _writes.Enqueue((db, dbTx) =>
         {
+            var (connection, tx) = Sqlite(db, dbTx);
             foreach (var state in states) Upsert(connection, tx, state);
         });
     }
 
     public void PruneHistory(DateTimeOffset before) =>
-        _writes.Enqueue((connection, tx) =>
+        _writes.Enqueue((db, dbTx) =>
         {
+            var (connection, tx) = Sqlite(db, dbTx);
             using var cmd = connection.CreateCommand();
             cmd.Transaction = tx;
             cmd.CommandText = "DELETE FROM presence_history WHERE at_ms < $cut";
@@ -107,7 +75,7 @@ public sealed class PresenceStore : IDisposable
         });
 
     /// <summary>Newest first.</summary>
-    public IReadOnlyList<PresenceChange> History(string deviceId, int limit)
+    public IReadOnlyList<PresenceTransition> History(string deviceId, int limit)
     {
         _writes.Flush();
         using var connection = _db.Open();
@@ -116,10 +84,10 @@ public sealed class PresenceStore : IDisposable
         cmd.Parameters.AddWithValue("$d", deviceId);
         cmd.Parameters.AddWithValue("$n", Math.Clamp(limit, 0, 10_000));
         using var reader = cmd.ExecuteReader();
-        var changes = new List<PresenceChange>();
+        var changes = new List<PresenceTransition>();
         while (reader.Read())
         {
-            changes.Add(new PresenceChange(deviceId, reader.GetString(0), reader.GetString(1), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(2))));
+            changes.Add(new PresenceTransition(deviceId, reader.GetString(0), reader.GetString(1), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(2))));
         }
         return changes;
     }
@@ -127,8 +95,6 @@ public sealed class PresenceStore : IDisposable
     public void Flush() => _writes.Flush();
 
     public void Dispose() => _writes.Dispose();
-
-    internal static string? MetricsJson(JsonObject? metrics) => metrics is null ? null : Wire.WireJson.ToText(metrics);
 
     private static void Upsert(SqliteConnection connection, SqliteTransaction tx, PresenceRow state)
     {
@@ -150,6 +116,8 @@ public sealed class PresenceStore : IDisposable
         cmd.Parameters.AddWithValue("$metrics", (object?)state.LastHeartbeatJson ?? DBNull.Value);
         cmd.ExecuteNonQuery();
     }
+
+    private static (SqliteConnection, SqliteTransaction) Sqlite(DbConnection c, DbTransaction tx) => ((SqliteConnection)c, (SqliteTransaction)tx);
 
     private static DateTimeOffset? Time(SqliteDataReader reader, int i) =>
         reader.IsDBNull(i) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(i));

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace IotWs.Gateway.Storage;
+namespace IotWs.Gateway.Storage.Sqlite;
 
 /// <summary>
 /// The per-device time-index entries and duplicate keys of readings committed recently, kept in memory and

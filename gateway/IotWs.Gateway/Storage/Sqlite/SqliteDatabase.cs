@@ -2,26 +2,19 @@ using IotWs.Gateway.Configuration;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
 
-namespace IotWs.Gateway.Storage;
+namespace IotWs.Gateway.Storage.Sqlite;
 
-/// <summary>A feature's own schema steps; step i brings the feature to version i+1.</summary>
-public interface ISchemaMigration
-{
-    string Feature { get; }
-    IReadOnlyList<string> Steps { get; }
-}
-
-/// <summary>The gateway's SQLite file: opens tuned connections and migrates every feature's schema at start.</summary>
-public sealed class GatewayDatabase
+/// <summary>The gateway's SQLite file: opens tuned connections and migrates every feature's schema (<see cref="SqliteSchema"/>) when opened.</summary>
+public sealed class SqliteDatabase
 {
     public const string FileName = "iotws.db";
 
-    public GatewayDatabase(IOptions<GatewayOptions> options, IEnumerable<ISchemaMigration> migrations)
-        : this(options.Value.DataDirectory, migrations)
+    public SqliteDatabase(IOptions<GatewayOptions> options)
+        : this(options.Value.DataDirectory)
     {
     }
 
-    public GatewayDatabase(string dataDirectory, IEnumerable<ISchemaMigration> migrations)
+    public SqliteDatabase(string dataDirectory)
     {
         Directory.CreateDirectory(dataDirectory);
         FilePath = Path.GetFullPath(Path.Combine(dataDirectory, FileName));
@@ -34,7 +27,7 @@ public sealed class GatewayDatabase
             Pooling = true,
             DefaultTimeout = 30,
         }.ToString();
-        Migrate(migrations);
+        Migrate();
     }
 
     public string FilePath { get; }
@@ -97,11 +90,11 @@ public sealed class GatewayDatabase
         }
     }
 
-    private void Migrate(IEnumerable<ISchemaMigration> migrations)
+    private void Migrate()
     {
         using var connection = Open();
         Execute(connection, null, "CREATE TABLE IF NOT EXISTS schema_versions (feature TEXT PRIMARY KEY, version INTEGER NOT NULL)");
-        foreach (var migration in migrations.OrderBy(m => m.Feature, StringComparer.Ordinal))
+        foreach (var migration in SqliteSchema.Features.OrderBy(m => m.Feature, StringComparer.Ordinal))
         {
             using var tx = connection.BeginTransaction();
             var current = CurrentVersion(connection, tx, migration.Feature);

@@ -1,12 +1,11 @@
 using System.Diagnostics;
 using System.Globalization;
 using IotWs.Gateway.Configuration;
-using IotWs.Gateway.Readings;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
 using SQLitePCL;
 
-namespace IotWs.Gateway.Storage;
+namespace IotWs.Gateway.Storage.Sqlite;
 
 /// <summary>
 /// Readings and events in the gateway's SQLite file. Commits come from one writer thread on a dedicated
@@ -27,9 +26,9 @@ public sealed class SqliteReadingStore : IReadingStore, IDisposable
     private const string Through = "(SELECT COALESCE((SELECT value FROM readings_meta WHERE key = 'indexed_through'), 0))";
     private const string RowColumns = "id, device_id, seq, boot_id, ts, device_ts, temperature, humidity, sensor_id, location";
 
-    private readonly GatewayDatabase _db;
+    private readonly SqliteDatabase _db;
     private readonly StorageOptions _options;
-    private readonly FieldProtector _protector;
+    private readonly IStoredFieldReader _protector;
     private readonly PendingIndex _pending;
     private readonly Dictionary<(long Bucket, string Device), Aggregate> _minute = [];
     private readonly Dictionary<(long Bucket, string Device), Aggregate> _hour = [];
@@ -46,7 +45,7 @@ public sealed class SqliteReadingStore : IReadingStore, IDisposable
     private readonly long _rollupFlushTicks;
     private bool _needsRecovery = true;
 
-    public SqliteReadingStore(GatewayDatabase db, IOptions<GatewayOptions> options, FieldProtector protector)
+    public SqliteReadingStore(SqliteDatabase db, IOptions<GatewayOptions> options, IStoredFieldReader protector)
     {
         _db = db;
         _options = options.Value.Storage;
@@ -73,7 +72,7 @@ public sealed class SqliteReadingStore : IReadingStore, IDisposable
         Recover();
     }
 
-    public void Commit(IReadOnlyList<StoreRequest> requests)
+    public void Commit(WriteBatch batch)
     {
         var sql = _sql ?? throw new InvalidOperationException("Open the store before committing.");
         if (_needsRecovery) Recover();
@@ -82,17 +81,11 @@ public sealed class SqliteReadingStore : IReadingStore, IDisposable
         try
         {
             sql.Enlist(tx);
-            var rows = 0;
-            foreach (var request in requests)
-            {
-                foreach (var reading in request.Readings)
-                {
-                    if (reading.Status != EntryStatus.Pending) continue;
-                    StoreReading(sql, reading, now);
-                    rows++;
-                }
-                if (request.Event is { Status: EntryStatus.Pending } e) StoreEvent(sql, e);
-            }
+            batch.ReadingOutcomes.Clear();
+            batch.EventIds.Clear();
+            var rows = batch.Readings.Count;
+            foreach (var reading in batch.Readings) batch.ReadingOutcomes.Add(StoreReading(sql, reading, now));
+            foreach (var e in batch.Events) batch.EventIds.Add(StoreEvent(sql, e));
             // Rollups: one upsert per (bucket, device) every flush interval instead of one per commit.
             if (now - _rollupsFlushedAt >= _rollupFlushTicks || _minute.Count + _hour.Count > MaxRollupGroups) FlushRollups(sql, now);
 
@@ -109,6 +102,8 @@ public sealed class SqliteReadingStore : IReadingStore, IDisposable
         catch
         {
             // Rolled back (tx disposed): forget what memory says and rebuild it from the file before the next commit.
+            batch.ReadingOutcomes.Clear();
+            batch.EventIds.Clear();
             _needsRecovery = true;
             _pending.Reset();
             _minute.Clear();
@@ -308,13 +303,11 @@ public sealed class SqliteReadingStore : IReadingStore, IDisposable
         _needsRecovery = false;
     }
 
-    private void StoreReading(WriterCommands sql, ReadingEntry r, long now)
+    private WriteOutcome StoreReading(WriterCommands sql, in ReadingWrite r, long now)
     {
         if (r.Seq is { } seq && r.BootId is { } boot && _pending.Find(r.DeviceId, boot, seq, _loadHighWater, _lookupKey) is { } first)
         {
-            r.Status = EntryStatus.Duplicate;
-            r.InsertId = first;
-            return;
+            return new WriteOutcome(first, Duplicate: true);
         }
         var id = _lastReadingId + 1;
         var ts = r.Timestamp.ToUnixTimeMilliseconds();
@@ -333,19 +326,18 @@ public sealed class SqliteReadingStore : IReadingStore, IDisposable
         }
         insert.Bind(7, r.Temperature);
         insert.Bind(8, r.Humidity);
-        insert.Bind(9, r.StoredSensorId);
-        insert.Bind(10, r.StoredLocation);
-        insert.Bind(11, r.StoredExtra);
+        insert.Bind(9, r.SensorId);
+        insert.Bind(10, r.Location);
+        insert.Bind(11, r.Extra);
         insert.Execute();
         Volatile.Write(ref _lastReadingId, id);
         _pending.Add(r.DeviceId, id, ts, r.BootId, r.Seq, now);
         Add(_minute, (ts - Mod(ts, MinuteMs), r.DeviceId), r);
         Add(_hour, (ts - Mod(ts, HourMs), r.DeviceId), r);
-        r.Status = EntryStatus.Stored;
-        r.InsertId = id;
+        return new WriteOutcome(id, Duplicate: false);
     }
 
-    private void StoreEvent(WriterCommands sql, EventEntry e)
+    private long StoreEvent(WriterCommands sql, in EventWrite e)
     {
         var id = _lastEventId + 1;
         var p = sql.InsertEvent.Parameters;
@@ -357,11 +349,10 @@ public sealed class SqliteReadingStore : IReadingStore, IDisposable
         p[5].Value = (object?)e.DeviceId ?? DBNull.Value;
         p[6].Value = (object?)e.BootId ?? DBNull.Value;
         p[7].Value = (object?)e.Seq ?? DBNull.Value;
-        p[8].Value = e.StoredDataJson;
+        p[8].Value = e.DataJson;
         sql.InsertEvent.ExecuteNonQuery();
         _lastEventId = id;
-        e.Status = EntryStatus.Stored;
-        e.InsertId = id;
+        return id;
     }
 
     private void WriteRun(WriterCommands sql, PendingIndex.DeviceRun run)
@@ -453,7 +444,7 @@ public sealed class SqliteReadingStore : IReadingStore, IDisposable
           h_min = min(h_min, excluded.h_min), h_max = max(h_max, excluded.h_max), h_sum = h_sum + excluded.h_sum
         """;
 
-    private static void Add(Dictionary<(long Bucket, string Device), Aggregate> groups, (long, string) key, ReadingEntry r)
+    private static void Add(Dictionary<(long Bucket, string Device), Aggregate> groups, (long, string) key, in ReadingWrite r)
     {
         var t = r.Temperature;
         var h = r.Humidity;

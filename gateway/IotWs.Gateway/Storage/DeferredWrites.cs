@@ -1,35 +1,35 @@
 using System.Collections.Concurrent;
-using IotWs.Gateway.Storage;
-using Microsoft.Data.Sqlite;
+using System.Data.Common;
 
-namespace IotWs.Gateway.Devices;
+namespace IotWs.Gateway.Storage;
 
 /// <summary>
-/// SQLite writes that a feature queues from event handlers — which run on connection read loops and the
+/// Database writes that a store queues from event handlers — which run on connection read loops and the
 /// ingest path and so must not wait for the disk — committed in batches by one background task.
 /// Readers call Flush() first so that what they read includes everything already decided.
 /// </summary>
 public sealed partial class DeferredWrites : IDisposable
 {
     private const int MaxBatch = 5000;
-    private readonly GatewayDatabase _db;
+    private readonly Func<DbConnection> _open;
     private readonly ILogger _logger;
-    private readonly ConcurrentQueue<Action<SqliteConnection, SqliteTransaction>> _queue = new();
+    private readonly ConcurrentQueue<Action<DbConnection, DbTransaction>> _queue = new();
     private readonly SemaphoreSlim _signal = new(0);
     private readonly object _flushGate = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
-    private SqliteConnection? _connection;
+    private DbConnection? _connection;
     private bool _disposed;
 
-    public DeferredWrites(GatewayDatabase db, ILogger logger)
+    /// <param name="open">Opens a connection (kept for the next batches until disposed).</param>
+    public DeferredWrites(Func<DbConnection> open, ILogger logger)
     {
-        _db = db;
+        _open = open;
         _logger = logger;
         _loop = Task.Run(LoopAsync);
     }
 
-    public void Enqueue(Action<SqliteConnection, SqliteTransaction> write)
+    public void Enqueue(Action<DbConnection, DbTransaction> write)
     {
         _queue.Enqueue(write);
         // A wake-up signal only: at most one pending release, so the count never grows with traffic.
@@ -43,21 +43,36 @@ public sealed partial class DeferredWrites : IDisposable
         {
             while (!_queue.IsEmpty)
             {
-                _connection ??= _db.Open();
-                using var tx = _connection.BeginTransaction();
-                for (var n = 0; n < MaxBatch && _queue.TryDequeue(out var write); n++)
+                _connection ??= _open();
+                // SQLite carries on after a failed statement; PostgreSQL aborts the transaction, so there each write
+                // runs inside a savepoint: one bad row must not lose the batch it shares a transaction with.
+                var savepoints = _connection is not Microsoft.Data.Sqlite.SqliteConnection;
+                try
                 {
-                    try
+                    using var tx = _connection.BeginTransaction();
+                    for (var n = 0; n < MaxBatch && _queue.TryDequeue(out var write); n++)
                     {
-                        write(_connection, tx);
+                        if (savepoints) tx.Save("w");
+                        try
+                        {
+                            write(_connection, tx);
+                            if (savepoints) tx.Release("w");
+                        }
+                        catch (DbException e)
+                        {
+                            if (savepoints) tx.Rollback("w");
+                            WriteFailed(_logger, e);
+                        }
                     }
-                    catch (SqliteException e)
-                    {
-                        // One bad row must not lose the batch it shares a transaction with.
-                        WriteFailed(_logger, e);
-                    }
+                    tx.Commit();
                 }
-                tx.Commit();
+                catch
+                {
+                    // A broken connection is not reused: the next batch opens a new one.
+                    _connection.Dispose();
+                    _connection = null;
+                    throw;
+                }
             }
         }
     }
@@ -75,7 +90,7 @@ public sealed partial class DeferredWrites : IDisposable
             {
                 return;
             }
-            catch (Exception e) when (e is SqliteException or InvalidOperationException or IOException)
+            catch (Exception e) when (e is DbException or InvalidOperationException or IOException)
             {
                 WriteFailed(_logger, e);
             }
@@ -88,7 +103,7 @@ public sealed partial class DeferredWrites : IDisposable
         _disposed = true;
         _stop.Cancel();
         try { _loop.Wait(TimeSpan.FromSeconds(10)); } catch (AggregateException) { }
-        try { Flush(); } catch (SqliteException e) { WriteFailed(_logger, e); }
+        try { Flush(); } catch (DbException e) { WriteFailed(_logger, e); }
         lock (_flushGate)
         {
             _connection?.Dispose();
