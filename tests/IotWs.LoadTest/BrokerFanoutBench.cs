@@ -13,7 +13,8 @@ namespace IotWs.LoadTest;
 /// fanout-vs-mqtt: the same publishers (1,000) and wildcard subscribers (10) through Mosquitto (MQTTnet clients, QoS 0,
 /// nothing stored) and then through the gateway (devices sending readings, every reading stored and acked before it
 /// is published, viewers subscribed to devices/+/readings), each ramped through the same rates. A step passes when
-/// the publishers kept the rate (≥ 90%: the load generator shares the two cores) and every subscriber received every reading; the figure is the highest rate
+/// the publishers kept the rate (≥ 90%: the load generator shares the two cores), every subscriber received every reading,
+/// and delivery p99 stayed under --max-p99-ms (1 s); the figure is the highest rate
 /// that passed, with its delivery latency (publish → subscriber receive).
 /// </summary>
 internal static class BrokerFanoutBench
@@ -27,6 +28,12 @@ internal static class BrokerFanoutBench
     }
 
     private const string Filter = "devices/+/readings";
+
+    /// <summary>
+    /// A step whose delivery p99 exceeds this is over capacity even when nothing was lost: queues (the broker's, the
+    /// client library's, the gateway's outboxes) grew through the step and would grow without bound.
+    /// </summary>
+    private static double MaxP99Ms = 1000;
 
     public static async Task<int> RunAsync(BenchOptions o)
     {
@@ -52,6 +59,7 @@ internal static class BrokerFanoutBench
         var subscribers = o.Int("subscribers", 10);
         var rates = o.Ints("rates", [2000, 4000, 6000, 8000, 10000, 12000, 14000, 16000, 20000]);
         var stepSeconds = o.Int("step-seconds", 5);
+        MaxP99Ms = o.Double("max-p99-ms", 1000);
         Console.WriteLine($"fanout-vs-mqtt: {publishers} publishers, {subscribers} subscribers on {Filter}, rates {string.Join(", ", rates)} readings/s in total, {stepSeconds} s a step");
         var mosquitto = await MosquittoAsync(publishers, subscribers, rates, stepSeconds);
         var gateway = await GatewayAsync(o, publishers, subscribers, rates, stepSeconds);
@@ -144,6 +152,7 @@ internal static class BrokerFanoutBench
             if (missing > 0) why.Add($"{missing:N0} deliveries missing");
             if (Interlocked.Read(ref c.Errors) > 0) why.Add($"{c.Errors} errors");
             if (!healthy()) why.Add("a connection was closed");
+            if (latencies.At(0.99) > MaxP99Ms) why.Add($"p99 above {MaxP99Ms:0} ms (queues growing)");
             var step = new Step(target, rate, published, missing, latencies.At(0.5), latencies.At(0.99), BenchTarget.CpuPercent(cpu, wall), load, why.Count == 0, string.Join(", ", why));
             if (warmingUp)
             {

@@ -20,7 +20,7 @@ internal static class SuiteBench
         var skip = o.String("skip", "").Split(',', StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.Ordinal);
         var before = o.String("before", "");
         var interval = CommitIntervalMs(o);
-        var pacedRate = o.Double("paced-rate", 10000);
+        var pacedRate = o.Double("paced-rate", 2000);
         var trickle = o.Double("trickle", 50);
         var trickleDevices = o.Ints("trickle-devices", [100, 10]);
         var started = DateTimeOffset.UtcNow;
@@ -38,12 +38,13 @@ internal static class SuiteBench
             {
                 var baseline = await IngestBench.RunOneAsync("baseline", n, w, 0, seconds, warmup, o);
                 IngestBench.Print(baseline, null);
-                rows.Add([$"{n:N0} × window {w}", "baseline", $"{baseline.Rate:N0}/s", "", Ms(baseline), Mb(baseline.RssBytes), "", baseline.Load]);
+                rows.Add([$"{n:N0} × window {w}", "baseline", $"{baseline.Rate:N0}/s", "", Ms(baseline), Mb(baseline.RssBytes), $"{PerCpu(baseline):N0} per CPU-s", baseline.Load]);
                 foreach (var (kind, dll) in gateways)
                 {
                     var g = await IngestBench.RunOneAsync(kind, n, w, 0, seconds, warmup, o, dll);
                     IngestBench.Print(g, baseline);
-                    rows.Add([$"{n:N0} × window {w}", kind, $"{g.Rate:N0}/s", $"**{g.Rate / baseline.Rate:0.00}×**", Ms(g), Mb(g.RssAfter), Durability(g), g.Load]);
+                    rows.Add([$"{n:N0} × window {w}", kind, $"{g.Rate:N0}/s", $"**{g.Rate / baseline.Rate:0.00}×**", Ms(g), Mb(g.RssAfter),
+                        $"{PerCpu(g):N0} per CPU-s ({PerCpu(g) / PerCpu(baseline):0.00}×); " + Durability(g), g.Load]);
                 }
             }
         }
@@ -121,6 +122,12 @@ internal static class SuiteBench
     private static void Section(string title) => Console.WriteLine($"\n== {title} [load {BenchTarget.LoadAverage()}]");
 
     private static string Ms(IngestBench.Result r) => $"{r.Latency.P50:0.0} / {r.P95:0.0} / {r.Latency.P99:0.0} ms";
+
+    /// <summary>
+    /// Readings per second of the server's own CPU time: on a shared machine a server gets whatever CPU is left, so
+    /// this second ratio says how much work each reading costs, apart from how much CPU the server happened to get.
+    /// </summary>
+    private static double PerCpu(IngestBench.Result r) => r.ServerCpu <= 0 ? double.NaN : r.Rate / (r.ServerCpu / 100);
 
     private static string Mb(long bytes) => bytes == 0 ? "" : $"{bytes / 1048576.0:0} MB";
 
