@@ -30,7 +30,7 @@ static int Usage()
                    everything of issue 16 in one run, ratios against a baseline measured in the same run, summary table at the end
           storage  [--devices 1000] [--rows 200000] [--prefill 200000] [--commit 1000] [--variants none,memory,deferred,unique,keys,unique-only]
                    [--sync normal|full] [--cache-mb 2] [--merge-run 16]
-        common:    [--gc server|workstation] [--set Storage:CommitInterval=00:00:00.050,…]  (gateway settings, section Gateway)
+        common:    [--gateway <build dir>] (another gateway build than this one's) [--gc server|workstation] [--set Storage:CommitInterval=00:00:00.050,…]  (gateway settings, section Gateway)
         """);
     return 2;
 }
