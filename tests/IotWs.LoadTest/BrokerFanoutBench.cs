@@ -57,7 +57,7 @@ internal static class BrokerFanoutBench
     {
         var publishers = o.Int("publishers", 1000);
         var subscribers = o.Int("subscribers", 10);
-        var rates = o.Ints("rates", [2000, 4000, 6000, 8000, 10000, 12000, 14000, 16000, 20000]);
+        var rates = o.Ints("rates", [500, 1000, 1500, 2000, 3000, 4000, 6000, 8000, 10000, 12000, 14000, 16000]);
         var stepSeconds = o.Int("step-seconds", 5);
         MaxP99Ms = o.Double("max-p99-ms", 1000);
         Console.WriteLine($"fanout-vs-mqtt: {publishers} publishers, {subscribers} subscribers on {Filter}, rates {string.Join(", ", rates)} readings/s in total, {stepSeconds} s a step");
