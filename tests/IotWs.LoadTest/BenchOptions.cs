@@ -19,6 +19,15 @@ internal sealed class BenchOptions
         return o;
     }
 
+    /// <summary>A copy with some options set (the suite runs the single benchmarks with its own shapes).</summary>
+    public BenchOptions With(params (string Name, string Value)[] values)
+    {
+        var o = new BenchOptions();
+        foreach (var (k, v) in _values) o._values[k] = v;
+        foreach (var (k, v) in values) o._values[k] = v;
+        return o;
+    }
+
     public int Int(string name, int fallback) => _values.TryGetValue(name, out var v) ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
     public double Double(string name, double fallback) => _values.TryGetValue(name, out var v) ? double.Parse(v, CultureInfo.InvariantCulture) : fallback;
     public string String(string name, string fallback) => _values.GetValueOrDefault(name, fallback);

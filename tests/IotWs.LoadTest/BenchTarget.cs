@@ -27,7 +27,9 @@ internal static class BenchTarget
         };
         args.AddRange(extra.Select(s => "--Gateway:" + s));
         foreach (var s in o.String("set", "").Split(',', StringSplitOptions.RemoveEmptyEntries)) args.Add("--Gateway:" + s);
-        return ChildServer.StartAsync("gateway", dll ?? GatewayDll, args, o.String("gc", "server"));
+        // --gateway <dir or dll>: measure another build as "gateway" (e.g. two earlier builds against each other with --before).
+        var current = o.String("gateway", "") is { Length: > 0 } other ? GatewayDllAt(other) : GatewayDll;
+        return ChildServer.StartAsync("gateway", dll ?? current, args, o.String("gc", "server"));
     }
 
     public static Task<ChildServer> StartBaselineAsync(BenchOptions o) =>

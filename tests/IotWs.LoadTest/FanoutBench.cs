@@ -11,7 +11,15 @@ namespace IotWs.LoadTest;
 /// </summary>
 internal static class FanoutBench
 {
+    internal sealed record Result(double AckP99, double DeliveryP50, double DeliveryP99, double DeliveryP999, long Deliveries, long Stored, long Drops, long Errors, double ServerCpu, long Rss, string Load);
+
     public static async Task<int> RunAsync(BenchOptions o)
+    {
+        var r = await MeasureAsync(o);
+        return r.Drops == 0 && r.Errors == 0 ? 0 : 1;
+    }
+
+    internal static async Task<Result> MeasureAsync(BenchOptions o)
     {
         var n = o.Int("devices", 1000);
         var dashboards = o.Int("dashboards", 10);
@@ -89,6 +97,7 @@ internal static class FanoutBench
         })).ToArray();
 
         await Task.Delay(TimeSpan.FromSeconds(warmup));
+        var load = BenchTarget.LoadAverage();
         var cpu0 = server.CpuTime;
         var t0 = Stopwatch.GetTimestamp();
         Volatile.Write(ref windowStart, t0);
@@ -109,11 +118,11 @@ internal static class FanoutBench
         Console.WriteLine($"device ack (stored): p50 {ack.P50:0.0} ms  p99 {ack.P99:0.0} ms  p99.9 {ack.P999:0.0} ms  max {ack.Max:0.0} ms");
         Console.WriteLine($"device → dashboard: p50 {p50:0.0} ms  p99 {p99:0.0} ms  p99.9 {p999:0.0} ms  max {max:0.0} ms over {delivery.Count:N0} deliveries");
         Console.WriteLine($"stored {expected:N0} readings ({expected / (wall.TotalSeconds + warmup + 2):N0}/s); each of {dashboards} dashboards received {string.Join(", ", received.Distinct())}; drops {drops}; errors {Interlocked.Read(ref errors)}");
-        Console.WriteLine($"gateway CPU {BenchTarget.CpuPercent(cpu, wall):0}%  RSS {rss / 1048576.0:0.0} MB");
+        Console.WriteLine($"gateway CPU {BenchTarget.CpuPercent(cpu, wall):0}%  RSS {rss / 1048576.0:0.0} MB  [load {load}]");
 
         foreach (var c in devices.Concat(viewers)) await c.CloseAsync();
         foreach (var c in devices.Concat(viewers)) await c.DisposeAsync();
         await Task.WhenAll(deviceReaders.Select(r => r.Reader).Concat(dashboardReaders));
-        return drops == 0 && Interlocked.Read(ref errors) == 0 ? 0 : 1;
+        return new Result(ack.P99, p50, p99, p999, delivery.Count, expected, drops, Interlocked.Read(ref errors), BenchTarget.CpuPercent(cpu, wall), rss, load);
     }
 }

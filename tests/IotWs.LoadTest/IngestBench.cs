@@ -12,8 +12,17 @@ namespace IotWs.LoadTest;
 /// </summary>
 internal static class IngestBench
 {
-    private sealed record Result(string Kind, int Devices, double Rate, (double P50, double P99, double P999, double Max) Latency,
-        long Errors, double ServerCpu, double GeneratorCpu, long RssBytes, string Notes, string Load);
+    /// <summary>One measured phase. DiskBytesPerReading is write_bytes of /proc/&lt;pid&gt;/io per acked reading (gateway only).</summary>
+    internal sealed record Result(string Kind, int Devices, double Rate, (double P50, double P99, double P999, double Max) Latency,
+        long Errors, double ServerCpu, double GeneratorCpu, long RssBytes, string Notes, string Load)
+    {
+        public double P95 { get; init; } = double.NaN;
+        public long RssAfter { get; init; }
+        public double DiskBytesPerReading { get; init; } = double.NaN;
+        public double CommitsPerSecond { get; init; } = double.NaN;
+        public double MeanCommitMs { get; init; } = double.NaN;
+        public bool Durable { get; init; } = true;
+    }
 
     public static async Task<int> RunAsync(BenchOptions o)
     {
@@ -43,14 +52,14 @@ internal static class IngestBench
         return results.Any(r => r.Errors > 0) ? 1 : 0;
     }
 
-    private static void Print(Result r, Result? baseline)
+    internal static void Print(Result r, Result? baseline)
     {
         var ratio = baseline is null ? "" : $"  ratio {r.Rate / baseline.Rate:0.00}x baseline";
         Console.WriteLine($"{r.Kind,-9} N={r.Devices,-5} [load {r.Load}] {r.Rate,9:N0} acked/s  ack p50 {r.Latency.P50,6:0.0} ms  p99 {r.Latency.P99,6:0.0} ms  p99.9 {r.Latency.P999,6:0.0} ms  max {r.Latency.Max,6:0.0} ms  errors {r.Errors}  server CPU {r.ServerCpu,5:0}%  generator CPU {r.GeneratorCpu,5:0}%  RSS {r.RssBytes / 1048576.0,6:0.0} MB{ratio}");
         if (r.Notes.Length > 0) Console.WriteLine($"          {r.Notes}");
     }
 
-    private static async Task<Result> RunOneAsync(string kind, int n, int window, double rate, int seconds, int warmup, BenchOptions o, string? gatewayDll = null)
+    internal static async Task<Result> RunOneAsync(string kind, int n, int window, double rate, int seconds, int warmup, BenchOptions o, string? gatewayDll = null)
     {
         using var provisioning = Provisioning.Create(n);
         var isGateway = kind != "baseline";
@@ -150,12 +159,15 @@ internal static class IngestBench
         while (Interlocked.Read(ref acked) + Interlocked.Read(ref errors) < Interlocked.Read(ref sent) && drain.Elapsed < TimeSpan.FromSeconds(15)) await Task.Delay(20);
 
         var notes = "";
+        long rssAfterLoad = 0;
+        double diskPerReading = double.NaN, commitsPerSecond = double.NaN, meanCommitMs = double.NaN;
+        var durable = true;
         if (isGateway)
         {
             var status = await BenchTarget.StatusAsync(server, provisioning.ViewerKey);
             // Memory after the load, every device still connected.
             await Task.Delay(TimeSpan.FromSeconds(2));
-            var rssAfter = server.Rss;
+            var rssAfter = rssAfterLoad = server.Rss;
             var readings = status?.GetProperty("readings");
             // Durable: every acknowledged reading is in the file, read through a fresh connection.
             long rows;
@@ -175,14 +187,25 @@ internal static class IngestBench
             notes += $"durability: {rows:N0} rows in the database for {Interlocked.Read(ref acked):N0} acks ({(rows >= Interlocked.Read(ref acked) ? "all acked readings stored" : "MISSING ROWS")}); "
                 + $"{commits:N0} commits, {(commits == 0 ? 0 : rows / (double)commits):N0} readings/commit; DB {status?.GetProperty("database").GetProperty("sizeBytes").GetInt64() / 1048576.0:0.0} MB; "
                 + $"written while measured: {(io1.Written - io0.Written) / 1024.0 / wall.TotalSeconds:N0} KB/s, {(io1.Written - io0.Written) / 1024.0 / measured:0.00} KB per reading (write_bytes to disk {(io1.ToDisk - io0.ToDisk) / 1024.0 / measured:0.00} KB per reading)";
-            if (rows < Interlocked.Read(ref acked)) Interlocked.Increment(ref errors);
+            if (rows < Interlocked.Read(ref acked)) { Interlocked.Increment(ref errors); durable = false; }
+            diskPerReading = (io1.ToDisk - io0.ToDisk) / (double)measured;
+            commitsPerSecond = commitsInWindow / wall.TotalSeconds;
+            meanCommitMs = commitsInWindow > 0 ? 1000 * commitSeconds / commitsInWindow : double.NaN;
         }
         if (Interlocked.Read(ref acked) + Interlocked.Read(ref errors) < Interlocked.Read(ref sent)) notes += $" {Interlocked.Read(ref sent) - Interlocked.Read(ref acked)} readings unanswered at the end;";
         await Task.WhenAll(clients.Select(c => c.CloseAsync()));
         foreach (var c in clients) await c.DisposeAsync();
         await Task.WhenAll(readers);
         return new Result(kind, n, ackedInWindow / wall.TotalSeconds, latencies.Percentiles(), Interlocked.Read(ref errors),
-            BenchTarget.CpuPercent(cpu, wall), BenchTarget.CpuPercent(gen, wall), rss, notes, load);
+            BenchTarget.CpuPercent(cpu, wall), BenchTarget.CpuPercent(gen, wall), rss, notes, load)
+        {
+            P95 = latencies.At(0.95),
+            RssAfter = rssAfterLoad,
+            DiskBytesPerReading = diskPerReading,
+            CommitsPerSecond = commitsPerSecond,
+            MeanCommitMs = meanCommitMs,
+            Durable = durable,
+        };
     }
 
     private static double Count(JsonElement? status, string name) =>

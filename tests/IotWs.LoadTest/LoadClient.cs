@@ -167,6 +167,16 @@ internal sealed class Latencies
 
     public int Count { get { lock (_samples) return _samples.Count; } }
 
+    /// <summary>The q-quantile in milliseconds (NaN without samples).</summary>
+    public double At(double q)
+    {
+        int[] sorted;
+        lock (_samples) sorted = [.. _samples];
+        if (sorted.Length == 0) return double.NaN;
+        Array.Sort(sorted);
+        return sorted[Math.Min(sorted.Length - 1, (int)(q * sorted.Length))] / 1000.0;
+    }
+
     public (double P50, double P99, double P999, double Max) Percentiles()
     {
         int[] sorted;

@@ -10,6 +10,8 @@ return command switch
     "idle" => await IdleBench.RunAsync(options),
     "idle-profile" => await IdleProfile.RunAsync(options),
     "fanout" => await FanoutBench.RunAsync(options),
+    "fanout-vs-mqtt" => await BrokerFanoutBench.RunAsync(options),
+    "suite" => await SuiteBench.RunAsync(options),
     "storage" => StorageBench.Run(options),
     "store" => await StoreBench.RunAsync(options),
     _ => Usage(),
@@ -22,11 +24,15 @@ static int Usage()
           ingest   [--devices 100,1000] [--seconds 20] [--warmup 3] [--window 32] [--rate R (paced, readings/s in total)] [--no-baseline]
           idle     [--connections 1000,5000] [--parallel 100]
           fanout   [--devices 1000] [--dashboards 10] [--seconds 20] [--warmup 3]
+          fanout-vs-mqtt [--publishers 1000] [--subscribers 10] [--rates 2000,4000,…] [--step-seconds 5] [--max-p99-ms 1000]   (needs /usr/sbin/mosquitto)
+          suite    [--seconds 10] [--warmup 3] [--shapes 100x8,1000x4,1000x32] [--before <gateway build dir>] [--paced-rate 2000]
+                   [--trickle 50] [--trickle-devices 100,10] [--skip shapes,window1,paced,trickle,dashboard,mqtt] [--rates …] [--step-seconds 5]
+                   everything of issue 16 in one run, ratios against a baseline measured in the same run, summary table at the end
           storage  [--devices 1000] [--rows 200000] [--prefill 200000] [--commit 1000] [--variants none,memory,deferred,unique,keys,unique-only]
                    [--sync normal|full] [--cache-mb 2] [--merge-run 16]
           store    [--providers sqlite,postgres-copy,postgres-insert] [--devices 100,1000] [--rows 300000] [--commit 1000] [--repeat 1] [--sync full|normal]
                    (postgres-*: a durable PostgreSQL started for the run; ratios against the first provider named)
-        common:    [--gc server|workstation] [--set Storage:CommitInterval=00:00:00.050,…]  (gateway settings, section Gateway)
+        common:    [--gateway <build dir>] (another gateway build than this one's) [--gc server|workstation] [--set Storage:CommitInterval=00:00:00.050,…]  (gateway settings, section Gateway)
         """);
     return 2;
 }

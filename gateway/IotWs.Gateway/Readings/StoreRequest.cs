@@ -111,8 +111,9 @@ public sealed class StoreRequest
     /// <summary>When (Stopwatch ticks) the connection's previous store request was answered; 0 when none was.</summary>
     public long PreviousAckAt { get; set; }
     /// <summary>
-    /// Queued within one CommitInterval of its connection's previous ack: the client paces itself on acks (a window-1
-    /// replay, a full window), so the writer commits it as soon as it is free instead of gathering for the interval.
+    /// Queued within <see cref="ReadingWriter.FollowWindow"/> (50 ms, at most one CommitInterval) of its connection's
+    /// previous ack: the client paces itself on acks (a window-1 replay, a full window), so the writer commits it as soon
+    /// as it is free instead of gathering for the interval.
     /// </summary>
     internal bool FollowsAck { get; set; }
     /// <summary>Monotonic time (Stopwatch ticks) the request entered the queue.</summary>

@@ -435,6 +435,24 @@ public sealed class ReadingsHistoryTests
     }
 
     [Fact]
+    public async Task A_device_on_its_own_clock_faster_than_the_interval_is_gathered_not_committed_reading_by_reading()
+    {
+        await using var gateway = await TestGateway.StartAsync(null, "Storage:CommitInterval=00:00:10");
+        var token = gateway.AddDevice("esp-fast");
+        await using var device = await gateway.ConnectDeviceAsync("esp-fast", token, 1);
+        // After a quiet spell the first reading is committed at once.
+        await device.SendAsync(new { type = "data", dataType = "sensor", seq = 1, bootId = 1, data = new { temperature = 20, humidity = 40 } });
+        Assert.True((await device.ReceiveAsync("data_response")).GetProperty("success").GetBoolean());
+        // The next comes on the device's schedule, well after the ack (not in answer to it): it waits for the interval.
+        await Task.Delay(ReadingWriter.FollowWindow * 4);
+        await device.SendAsync(new { type = "data", dataType = "sensor", seq = 2, bootId = 1, data = new { temperature = 20, humidity = 40 } });
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        var stats = gateway.Service<ReadingWriter>().Stats;
+        Assert.Equal(1, stats.Stored);
+        Assert.Equal(1, stats.Queued);
+    }
+
+    [Fact]
     public async Task A_full_queue_holds_the_sender_back_and_loses_nothing_and_shutdown_commits_what_was_queued()
     {
         var dir = TestGateway.NewDataDir();
