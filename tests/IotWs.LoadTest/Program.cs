@@ -9,6 +9,8 @@ return command switch
     "ingest" => await IngestBench.RunAsync(options),
     "idle" => await IdleBench.RunAsync(options),
     "idle-profile" => await IdleProfile.RunAsync(options),
+    "memory" => await MemoryBench.RunAsync(options),
+    "startup" => await StartupBench.RunAsync(options),
     "fanout" => await FanoutBench.RunAsync(options),
     "storage" => StorageBench.Run(options),
     "store" => StoreBench.Run(options),
@@ -21,10 +23,12 @@ static int Usage()
         usage: dotnet run -c Release --project tests/IotWs.LoadTest -- <command> [options]
           ingest   [--devices 100,1000] [--seconds 20] [--warmup 3] [--window 32] [--rate R (paced, readings/s in total)] [--no-baseline]
           idle     [--connections 1000,5000] [--parallel 100]
+          memory   [--presets project,server,server-datas,…] [--devices 1000] [--window 4] [--seconds 10] [--connections 1000,5000]  (ingest + memory per GC setting)
+          startup  [--builds a/IotWs.Gateway,b/IotWs.Gateway.dll,…] [--runs 5] [--settle 10]  (time to /healthz and idle RSS of published builds)
           fanout   [--devices 1000] [--dashboards 10] [--seconds 20] [--warmup 3]
           storage  [--devices 1000] [--rows 200000] [--prefill 200000] [--commit 1000] [--variants none,memory,deferred,unique,keys,unique-only]
                    [--sync normal|full] [--cache-mb 2] [--merge-run 16]
-        common:    [--gc server|workstation] [--set Storage:CommitInterval=00:00:00.050,…]  (gateway settings, section Gateway)
+        common:    [--gc server|workstation|project] [--set Storage:CommitInterval=00:00:00.050,…]  (gateway settings, section Gateway)
         """);
     return 2;
 }
