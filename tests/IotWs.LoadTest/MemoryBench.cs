@@ -22,6 +22,11 @@ internal static class MemoryBench
         ["workstation"] = "DOTNET_gcServer=0;DOTNET_gcConcurrent=1",
         ["workstation-conserve"] = "DOTNET_gcServer=0;DOTNET_gcConcurrent=1;DOTNET_GCConserveMemory=5",
         ["workstation-nonconcurrent"] = "DOTNET_gcServer=0;DOTNET_gcConcurrent=0",
+        // gen0 budget pinned at 4 MB: the default follows the L3 cache size (260 MB on the benchmark's Xeon, 0–2 MB on a Pi).
+        ["workstation-gen0-4m"] = "DOTNET_gcServer=0;DOTNET_gcConcurrent=1;DOTNET_GCgen0size=0x400000",
+        ["workstation-gen0-4m-conserve"] = "DOTNET_gcServer=0;DOTNET_gcConcurrent=1;DOTNET_GCgen0size=0x400000;DOTNET_GCConserveMemory=5",
+        ["workstation-gen0max-4m-conserve"] = "DOTNET_gcServer=0;DOTNET_gcConcurrent=1;DOTNET_GCGen0MaxBudget=0x400000;DOTNET_GCConserveMemory=5",
+        ["server-datas-gen0-4m"] = "DOTNET_gcServer=1;DOTNET_GCDynamicAdaptationMode=1;DOTNET_GCgen0size=0x400000",
     };
 
     private sealed record Row(string Preset, int Round, double Rate, double BaselineRate, long Errors, double Cpu, long RssAfterLoad, long RssSettled, long PeakRss, long IdleBase, List<(int N, long Rss)> Idle, string Load);

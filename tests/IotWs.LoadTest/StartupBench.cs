@@ -10,6 +10,8 @@ namespace IotWs.LoadTest;
 /// start to the first 200 from /healthz, the idle RSS a while later, and whether / (the dashboard) answers. The builds
 /// take turns (A B C A B C …) so a busy minute on the shared machine hits them all; the first one is the baseline of the ratios.
 /// A build may carry runtime settings for the experiment: <c>path|DOTNET_TieredPGO=0;DOTNET_gcServer=0</c>.
+/// <c>--runner qemu-aarch64-static</c> starts linux-arm64 builds under user-mode emulation (times then say little about a
+/// Pi, only how the builds compare; the RSS is qemu's).
 /// </summary>
 internal static class StartupBench
 {
@@ -27,7 +29,7 @@ internal static class StartupBench
         {
             foreach (var build in builds)
             {
-                var (ms, bytes, dashboard, load) = await OnceAsync(build, settle);
+                var (ms, bytes, dashboard, load) = await OnceAsync(build, settle, o.String("runner", ""), TimeSpan.FromSeconds(o.Int("timeout", 60)));
                 times[build].Add(ms);
                 rss[build].Add(bytes / 1048576.0);
                 if (!dashboard) failures++;
@@ -62,7 +64,7 @@ internal static class StartupBench
         return sorted.Length == 0 ? double.NaN : sorted[sorted.Length / 2];
     }
 
-    private static async Task<(double Ms, long Rss, bool Dashboard, string Load)> OnceAsync(string build, int settle)
+    private static async Task<(double Ms, long Rss, bool Dashboard, string Load)> OnceAsync(string build, int settle, string runner, TimeSpan timeout)
     {
         var dataDir = Path.Combine(Path.GetTempPath(), "iotws-startup-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(dataDir);
@@ -70,7 +72,8 @@ internal static class StartupBench
         var args = new List<string> { "--urls", $"http://127.0.0.1:{port}", "--data-dir", dataDir, "--Logging:LogLevel:Default=Warning" };
         var exe = Exe(build);
         var dll = exe.EndsWith(".dll", StringComparison.Ordinal);
-        var info = new ProcessStartInfo(dll ? "dotnet" : exe, dll ? [exe, .. args] : args)
+        List<string> argv = dll || runner.Length > 0 ? [exe, .. args] : args;
+        var info = new ProcessStartInfo(dll ? "dotnet" : runner.Length > 0 ? runner : exe, argv)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -98,7 +101,7 @@ internal static class StartupBench
             while (true)
             {
                 if (process.HasExited) throw new InvalidOperationException($"{build} exited with {process.ExitCode} before /healthz answered");
-                if (sw.Elapsed > TimeSpan.FromSeconds(60)) throw new TimeoutException($"{build}: no /healthz after 60 s");
+                if (sw.Elapsed > timeout) throw new TimeoutException($"{build}: no /healthz after {timeout.TotalSeconds} s");
                 try
                 {
                     using var response = await http.GetAsync("/healthz");
