@@ -100,9 +100,8 @@ public static class GatewayServices
     {
         app.UseSecurityHeaders();
         app.UseProblemResponses();
-        // Explicitly after the headers and problem bodies, so a 401/403 challenge carries both.
-        app.UseAuthentication();
-        app.UseAuthorization();
+        // WebSockets authenticate in the protocol (docs/access.md), so they branch off before the HTTP authentication and
+        // authorization middleware: a connection lives for days, and each middleware frame it passed stays in memory with it.
         app.UseWebSockets();
         var socket = app.Services.GetRequiredService<DeviceSocketEndpoint>();
         // The seed's ESP32 sketch connects to "/", everyone else to "/ws": both reach the same endpoint.
@@ -116,6 +115,9 @@ public static class GatewayServices
             await next(context);
         });
         app.Map("/ws", socket.HandleAsync);
+        // Explicitly after the headers and problem bodies, so a 401/403 challenge carries both.
+        app.UseAuthentication();
+        app.UseAuthorization();
         app.MapObservability();
         app.MapApiReference();
         app.MapStatusApi();

@@ -29,7 +29,7 @@ internal static class BenchTarget
         foreach (var s in o.String("set", "").Split(',', StringSplitOptions.RemoveEmptyEntries)) args.Add("--Gateway:" + s);
         // --gateway <dir or dll>: measure another build as "gateway" (e.g. two earlier builds against each other with --before).
         var current = o.String("gateway", "") is { Length: > 0 } other ? GatewayDllAt(other) : GatewayDll;
-        return ChildServer.StartAsync("gateway", dll ?? current, args, o.String("gc", "server"));
+        return ChildServer.StartAsync("gateway", dll ?? current, args, o.String("gc", "project"));
     }
 
     public static Task<ChildServer> StartBaselineAsync(BenchOptions o) =>

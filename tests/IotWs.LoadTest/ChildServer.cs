@@ -40,7 +40,8 @@ internal sealed partial class ChildServer : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        info.Environment["DOTNET_gcServer"] = gc == "server" ? "1" : "0";
+        // "project": the runtimeconfig of the dll decides (what a user runs).
+        if (gc != "project") info.Environment["DOTNET_gcServer"] = gc == "server" ? "1" : "0";
         // Runtime knobs for experiments, e.g. IOTWS_CHILD_ENV="DOTNET_GCgen0size=0x400000;DOTNET_GCConserveMemory=5".
         foreach (var pair in (Environment.GetEnvironmentVariable("IOTWS_CHILD_ENV") ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries))
         {

@@ -25,7 +25,7 @@ internal static class FanoutBench
         var dashboards = o.Int("dashboards", 10);
         var seconds = o.Int("seconds", 20);
         var warmup = o.Int("warmup", 3);
-        Console.WriteLine($"fanout: {n} devices at 1 reading/s, {dashboards} dashboards on sensor_updates, {warmup} s warm-up + {seconds} s measured, gc {o.String("gc", "server")}, extra settings '{o.String("set", "")}'");
+        Console.WriteLine($"fanout: {n} devices at 1 reading/s, {dashboards} dashboards on sensor_updates, {warmup} s warm-up + {seconds} s measured, gateway gc {o.String("gc", "project")}, extra settings '{o.String("set", "")}'");
         Console.WriteLine(BenchTarget.Machine());
         using var provisioning = Provisioning.Create(n);
         await using var server = await BenchTarget.StartGatewayAsync(provisioning, o);

@@ -13,7 +13,7 @@ internal static class IdleBench
         var counts = o.Ints("connections", [1000, 5000]).Order().ToArray();
         var parallel = o.Int("parallel", 100);
         var settle = o.Int("settle", 5);
-        Console.WriteLine($"idle: {string.Join(", ", counts)} connections, {parallel} set up at a time, gc {o.String("gc", "server")}");
+        Console.WriteLine($"idle: {string.Join(", ", counts)} connections, {parallel} set up at a time, gateway gc {o.String("gc", "project")}");
         Console.WriteLine(BenchTarget.Machine());
         using var provisioning = Provisioning.Create(counts[^1]);
         await using var server = await BenchTarget.StartGatewayAsync(provisioning, o);

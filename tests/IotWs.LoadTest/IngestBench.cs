@@ -31,7 +31,7 @@ internal static class IngestBench
         var warmup = o.Int("warmup", 3);
         var window = o.Int("window", 32);
         var rate = o.Double("rate", 0);
-        Console.WriteLine($"ingest: window {window}, {(rate > 0 ? $"paced at {rate:N0} readings/s in total" : "as fast as acks allow")}, {warmup} s warm-up + {seconds} s measured, gc {o.String("gc", "server")}, extra settings '{o.String("set", "")}'");
+        Console.WriteLine($"ingest: window {window}, {(rate > 0 ? $"paced at {rate:N0} readings/s in total" : "as fast as acks allow")}, {warmup} s warm-up + {seconds} s measured, gateway gc {o.String("gc", "project")}, extra settings '{o.String("set", "")}'");
         Console.WriteLine(BenchTarget.Machine());
         var results = new List<Result>();
         foreach (var n in deviceCounts)

@@ -9,6 +9,8 @@ return command switch
     "ingest" => await IngestBench.RunAsync(options),
     "idle" => await IdleBench.RunAsync(options),
     "idle-profile" => await IdleProfile.RunAsync(options),
+    "memory" => await MemoryBench.RunAsync(options),
+    "startup" => await StartupBench.RunAsync(options),
     "fanout" => await FanoutBench.RunAsync(options),
     "fanout-vs-mqtt" => await BrokerFanoutBench.RunAsync(options),
     "suite" => await SuiteBench.RunAsync(options),
@@ -23,6 +25,8 @@ static int Usage()
         usage: dotnet run -c Release --project tests/IotWs.LoadTest -- <command> [options]
           ingest   [--devices 100,1000] [--seconds 20] [--warmup 3] [--window 32] [--rate R (paced, readings/s in total)] [--no-baseline]
           idle     [--connections 1000,5000] [--parallel 100]
+          memory   [--presets project,server,server-datas,…] [--devices 1000] [--window 4] [--seconds 10] [--connections 1000,5000]  (ingest + memory per GC setting)
+          startup  [--builds a/IotWs.Gateway,b/IotWs.Gateway.dll,…] [--runs 5] [--settle 10]  (time to /healthz and idle RSS of published builds)
           fanout   [--devices 1000] [--dashboards 10] [--seconds 20] [--warmup 3]
           fanout-vs-mqtt [--publishers 1000] [--subscribers 10] [--rates 2000,4000,…] [--step-seconds 5] [--max-p99-ms 1000]   (needs /usr/sbin/mosquitto)
           suite    [--seconds 10] [--warmup 3] [--shapes 100x8,1000x4,1000x32] [--before <gateway build dir>] [--paced-rate 2000]
@@ -32,7 +36,7 @@ static int Usage()
                    [--sync normal|full] [--cache-mb 2] [--merge-run 16]
           store    [--providers sqlite,postgres-copy,postgres-insert] [--devices 100,1000] [--rows 300000] [--commit 1000] [--repeat 1] [--sync full|normal]
                    (postgres-*: a durable PostgreSQL started for the run; ratios against the first provider named)
-        common:    [--gateway <build dir>] (another gateway build than this one's) [--gc server|workstation] [--set Storage:CommitInterval=00:00:00.050,…]  (gateway settings, section Gateway)
+        common:    [--gateway <build dir>] (another gateway build than this one's) [--gc project|server|workstation] [--set Storage:CommitInterval=00:00:00.050,…]  (gateway settings, section Gateway)
         """);
     return 2;
 }

@@ -24,7 +24,7 @@ internal static class SuiteBench
         var trickle = o.Double("trickle", 50);
         var trickleDevices = o.Ints("trickle-devices", [100, 10]);
         var started = DateTimeOffset.UtcNow;
-        Console.WriteLine($"suite: {warmup} s warm-up + {seconds} s per phase, gc {o.String("gc", "server")}, settings '{o.String("set", "")}', CommitInterval {interval} ms{(before.Length > 0 ? ", before = " + before : "")}");
+        Console.WriteLine($"suite: {warmup} s warm-up + {seconds} s per phase, gateway gc {o.String("gc", "project")}, settings '{o.String("set", "")}', CommitInterval {interval} ms{(before.Length > 0 ? ", before = " + before : "")}");
         Console.WriteLine(BenchTarget.Machine());
         Console.WriteLine($"command: dotnet IotWs.LoadTest.dll suite {string.Join(' ', Environment.GetCommandLineArgs().Skip(2))}");
         var rows = new List<string[]>();

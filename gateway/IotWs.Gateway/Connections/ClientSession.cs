@@ -63,8 +63,18 @@ public sealed class ClientSession
     public bool IsClosing => Volatile.Read(ref _closeRequested) != 0;
     public int? CloseCode { get; private set; }
 
-    /// <summary>Feature state kept per connection (streams, rate limiter, …).</summary>
-    public ConcurrentDictionary<string, object> Items { get; } = new();
+    /// <summary>Feature state kept per connection (streams, rate limiter, …); made on first use, as most connections never need one.</summary>
+    public ConcurrentDictionary<string, object> Items =>
+        Volatile.Read(ref _items) ?? Interlocked.CompareExchange(ref _items, new ConcurrentDictionary<string, object>(1, 1, StringComparer.Ordinal), null) ?? _items!;
+    private ConcurrentDictionary<string, object>? _items;
+
+    /// <summary>Reads an item without making <see cref="Items"/> (a check on every connection must not cost each one a dictionary).</summary>
+    public bool TryGetItem(string key, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out object value)
+    {
+        if (Volatile.Read(ref _items) is { } items) return items.TryGetValue(key, out value);
+        value = null;
+        return false;
+    }
 
     public bool IsDevice => Role == Roles.Device;
 

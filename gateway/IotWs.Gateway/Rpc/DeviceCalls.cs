@@ -276,7 +276,7 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
     }
 
     private bool CanDeliver(string deviceId) =>
-        _registry.FindDevice(deviceId) is { } session && !session.Items.ContainsKey(RebootAcknowledgedItem) && _channel.IsConnected(deviceId);
+        _registry.FindDevice(deviceId) is { } session && !session.TryGetItem(RebootAcknowledgedItem, out _) && _channel.IsConnected(deviceId);
 
     /// <summary>Starts the device's delivery loop, or asks the running one to look again: one loop per device keeps queued calls in order.</summary>
     private void Kick(string deviceId)

@@ -405,7 +405,7 @@ public sealed partial class StreamRelay : IDisposable
     /// <summary>A connection that goes away takes its unfinished streams with it.</summary>
     private void DiscardAll(ClientSession session)
     {
-        if (!session.Items.TryGetValue(ItemKey, out var item)) return;
+        if (!session.TryGetItem(ItemKey, out var item)) return;
         var streams = (Dictionary<string, OpenStream>)item;
         OpenStream[] open;
         lock (streams) open = [.. streams.Values];
