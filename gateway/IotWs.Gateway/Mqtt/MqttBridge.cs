@@ -25,11 +25,18 @@ public sealed partial class MqttBridge(
     IdentityStore identities,
     IDevicePresence presence,
     EmbeddedBroker embedded,
+    IOptions<IotWs.Gateway.LocalSensors.LocalSensorsOptions> localSensors,
     IServiceProvider services,
     ILoggerFactory loggers) : IHostedService, IStatusContributor
 {
     /// <summary>The model Home Assistant shows for a board.</summary>
     public const string BoardModel = "ESP32 + DHT22";
+
+    /// <summary>The model Home Assistant shows for a DHT22 wired to the gateway's own Pi (Gateway:LocalSensors).</summary>
+    public const string PiSensorModel = "Raspberry Pi + DHT22";
+
+    private string ModelOf(string deviceId) =>
+        localSensors.Value.LocalSensors.Any(s => string.Equals(s.DeviceId, deviceId, StringComparison.Ordinal)) ? PiSensorModel : BoardModel;
 
     private static readonly TimeSpan StopDrainTimeout = TimeSpan.FromSeconds(5);
 
@@ -113,7 +120,7 @@ public sealed partial class MqttBridge(
             var now = presence.Get(device.DeviceId);
             ForEach(p =>
             {
-                p.PublishDevice(device.DeviceId, device.Name ?? device.DeviceId, BoardModel, null);
+                p.PublishDevice(device.DeviceId, device.Name ?? device.DeviceId, ModelOf(device.DeviceId), null);
                 p.PublishAvailability(device.DeviceId, now.Status == PresenceStates.Online);
                 PublishDiagnostics(p, now);
             });
@@ -195,7 +202,7 @@ public sealed partial class MqttBridge(
         var now = presence.Get(id);
         ForEach(p =>
         {
-            p.PublishDevice(id, name, BoardModel, session.Version);
+            p.PublishDevice(id, name, ModelOf(id), session.Version);
             p.PublishAvailability(id, true);
             PublishDiagnostics(p, now);
         });

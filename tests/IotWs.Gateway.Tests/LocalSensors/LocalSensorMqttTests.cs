@@ -1,3 +1,4 @@
+using IotWs.Gateway.Mqtt;
 using System.Text.Json;
 using IotWs.Gateway.LocalSensors;
 using IotWs.Gateway.Tests.Infrastructure;
@@ -24,5 +25,6 @@ public sealed class LocalSensorMqttTests
         await inbox.WaitForAsync("iotws/pi-office/availability", "online");
         var config = JsonDocument.Parse((await inbox.WaitForAsync("homeassistant/sensor/pi-office_temperature/config")).Payload).RootElement;
         Assert.Equal("Pi DHT22 on GPIO 27", config.GetProperty("device").GetProperty("name").GetString());
+        Assert.Equal(MqttBridge.PiSensorModel, config.GetProperty("device").GetProperty("model").GetString());
     }
 }
