@@ -6,7 +6,6 @@ using IotWs.Gateway.Status;
 using IotWs.Gateway.Storage;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.DataProtection.KeyManagement;
-using Microsoft.AspNetCore.DataProtection.Repositories;
 using Microsoft.Extensions.Options;
 
 namespace IotWs.Gateway.Readings;
@@ -18,10 +17,9 @@ public static class ReadingsServices
     {
         services.AddSingleton<IValidateOptions<GatewayOptions>, ReadingOptionsValidator>();
 
-        // Field encryption keys live with the data: <dataDir>/keys, readable by the gateway's user only.
+        // Field encryption keys are kept by storage: <dataDir>/keys on SQLite, the shared database on PostgreSQL.
         services.AddDataProtection().SetApplicationName("IotWs.Gateway");
-        services.AddOptions<KeyManagementOptions>().Configure<IOptions<GatewayOptions>, ILoggerFactory>((o, gateway, loggers) =>
-            o.XmlRepository = new FileSystemXmlRepository(KeysDirectory(gateway.Value.DataDirectory), loggers));
+        services.AddOptions<KeyManagementOptions>().Configure<IDataProtectionKeyStore>((o, keys) => o.XmlRepository = keys);
         services.AddSingleton<FieldProtector>();
         services.AddSingleton<IStoredFieldReader>(sp => sp.GetRequiredService<FieldProtector>());
 
@@ -39,15 +37,6 @@ public static class ReadingsServices
         services.AddHostedService(sp => sp.GetRequiredService<ReadingRetention>());
         services.AddSingleton<IStatusContributor, ReadingsStatus>();
         return services;
-    }
-
-    private static DirectoryInfo KeysDirectory(string dataDirectory)
-    {
-        var path = Path.GetFullPath(Path.Combine(dataDirectory, "keys"));
-        var dir = OperatingSystem.IsWindows()
-            ? Directory.CreateDirectory(path)
-            : Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        return dir;
     }
 }
 

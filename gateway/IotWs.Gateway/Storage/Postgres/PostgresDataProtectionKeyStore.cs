@@ -1,0 +1,30 @@
+using System.Xml.Linq;
+
+namespace IotWs.Gateway.Storage.Postgres;
+
+/// <summary>
+/// The cluster's key ring: every Data Protection key (and revocation) is a row of data_protection_keys in the
+/// shared database, so a field one gateway encrypted is decrypted by any other on that database.
+/// </summary>
+public sealed class PostgresDataProtectionKeyStore(PostgresDatabase database) : IDataProtectionKeyStore
+{
+    public IReadOnlyCollection<XElement> GetAllElements()
+    {
+        using var c = database.Open();
+        using var cmd = Pg.Command(c, "SELECT xml FROM data_protection_keys ORDER BY id");
+        using var r = cmd.ExecuteReader();
+        var elements = new List<XElement>();
+        while (r.Read()) elements.Add(XElement.Parse(r.GetString(0)));
+        return elements;
+    }
+
+    public void StoreElement(XElement element, string friendlyName)
+    {
+        using var c = database.Open();
+        using var cmd = Pg.Command(c, "INSERT INTO data_protection_keys (friendly_name, xml, created_at_ms) VALUES (@n, @x, @t)")
+            .Text("n", friendlyName)
+            .Text("x", element.ToString(SaveOptions.DisableFormatting))
+            .Time("t", DateTimeOffset.UtcNow);
+        cmd.ExecuteNonQuery();
+    }
+}
