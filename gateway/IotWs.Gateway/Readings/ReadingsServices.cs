@@ -22,6 +22,7 @@ public static class ReadingsServices
         services.AddOptions<KeyManagementOptions>().Configure<IDataProtectionKeyStore>((o, keys) => o.XmlRepository = keys);
         services.AddSingleton<FieldProtector>();
         services.AddSingleton<IStoredFieldReader>(sp => sp.GetRequiredService<FieldProtector>());
+        services.AddHostedService<KeyRingStartup>();
 
         services.AddSingleton<LatestReadings>();
         services.AddSingleton<ReadingFanout>();
@@ -38,6 +39,23 @@ public static class ReadingsServices
         services.AddSingleton<IStatusContributor, ReadingsStatus>();
         return services;
     }
+}
+
+/// <summary>
+/// Loads the field-encryption key ring at start, under the key store's lock, when any field is encrypted: gateways
+/// starting together on one PostgreSQL database then share the first key instead of each making its own (a node
+/// would not see another's new key until its cached ring refreshes, up to a day later).
+/// </summary>
+internal sealed class KeyRingStartup(FieldProtector fields, IDataProtectionKeyStore keys) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (!fields.Any) return Task.CompletedTask;
+        using (keys.LockKeyCreation()) fields.Protect("key ring check");
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }
 
 /// <summary>Start-time checks of the readings settings.</summary>

@@ -1,4 +1,5 @@
 using System.Xml.Linq;
+using Npgsql;
 
 namespace IotWs.Gateway.Storage.Postgres;
 
@@ -8,6 +9,25 @@ namespace IotWs.Gateway.Storage.Postgres;
 /// </summary>
 public sealed class PostgresDataProtectionKeyStore(PostgresDatabase database) : IDataProtectionKeyStore
 {
+    // Any constant both sides agree on: "iotk" in ASCII (the migration lock is "iotw").
+    private const long KeyCreationLock = 0x696f746b;
+
+    public IDisposable LockKeyCreation()
+    {
+        var c = database.Open();
+        try
+        {
+            using var cmd = Pg.Command(c, $"SELECT pg_advisory_lock({KeyCreationLock})");
+            cmd.ExecuteNonQuery();
+            return new SessionLock(c);
+        }
+        catch
+        {
+            c.Dispose();
+            throw;
+        }
+    }
+
     public IReadOnlyCollection<XElement> GetAllElements()
     {
         using var c = database.Open();
@@ -26,5 +46,15 @@ public sealed class PostgresDataProtectionKeyStore(PostgresDatabase database) : 
             .Text("x", element.ToString(SaveOptions.DisableFormatting))
             .Time("t", DateTimeOffset.UtcNow);
         cmd.ExecuteNonQuery();
+    }
+
+    private sealed class SessionLock(NpgsqlConnection connection) : IDisposable
+    {
+        public void Dispose()
+        {
+            // Closing the session would release it too, but a pooled connection stays open: unlock explicitly.
+            using (var cmd = Pg.Command(connection, $"SELECT pg_advisory_unlock({KeyCreationLock})")) cmd.ExecuteNonQuery();
+            connection.Dispose();
+        }
     }
 }

@@ -21,6 +21,18 @@ public sealed class SqliteDataProtectionKeyStore : IDataProtectionKeyStore
 
     public void StoreElement(XElement element, string friendlyName) => _files.Value.StoreElement(element, friendlyName);
 
+    /// <summary>Nothing to take: gateway.lock already keeps the data directory, and its keys/, to one gateway.</summary>
+    public IDisposable LockKeyCreation() => NoLock.Instance;
+
+    private sealed class NoLock : IDisposable
+    {
+        public static readonly NoLock Instance = new();
+
+        public void Dispose()
+        {
+        }
+    }
+
     private static DirectoryInfo KeysDirectory(string dataDirectory)
     {
         var path = Path.GetFullPath(Path.Combine(dataDirectory, "keys"));
