@@ -8,7 +8,7 @@ namespace IotWs.Gateway.Readings;
 
 /// <summary>
 /// Encrypts the reading and event fields named in Gateway:FieldsToEncrypt before they are stored
-/// (ASP.NET Core Data Protection, keys under &lt;dataDir&gt;/keys) and decrypts them for the history API.
+/// (ASP.NET Core Data Protection; the key ring is kept by <see cref="IDataProtectionKeyStore"/>) and decrypts them for the history API.
 /// Stored values carry a prefix, so rows written before a field was added to the list still read as they are.
 /// </summary>
 public sealed class FieldProtector : IStoredFieldReader
@@ -44,7 +44,7 @@ public sealed class FieldProtector : IStoredFieldReader
         }
         catch (CryptographicException)
         {
-            // The key is gone (data directory restored without keys/): show the stored text rather than fail the query.
+            // The key is gone (data directory restored without keys/, or another database's ring): show the stored text rather than fail the query.
             return stored;
         }
     }

@@ -6,7 +6,6 @@ using IotWs.Gateway.Status;
 using IotWs.Gateway.Storage;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.DataProtection.KeyManagement;
-using Microsoft.AspNetCore.DataProtection.Repositories;
 using Microsoft.Extensions.Options;
 
 namespace IotWs.Gateway.Readings;
@@ -18,12 +17,12 @@ public static class ReadingsServices
     {
         services.AddSingleton<IValidateOptions<GatewayOptions>, ReadingOptionsValidator>();
 
-        // Field encryption keys live with the data: <dataDir>/keys, readable by the gateway's user only.
+        // Field encryption keys are kept by storage: <dataDir>/keys on SQLite, the shared database on PostgreSQL.
         services.AddDataProtection().SetApplicationName("IotWs.Gateway");
-        services.AddOptions<KeyManagementOptions>().Configure<IOptions<GatewayOptions>, ILoggerFactory>((o, gateway, loggers) =>
-            o.XmlRepository = new FileSystemXmlRepository(KeysDirectory(gateway.Value.DataDirectory), loggers));
+        services.AddOptions<KeyManagementOptions>().Configure<IDataProtectionKeyStore>((o, keys) => o.XmlRepository = keys);
         services.AddSingleton<FieldProtector>();
         services.AddSingleton<IStoredFieldReader>(sp => sp.GetRequiredService<FieldProtector>());
+        services.AddHostedService<KeyRingStartup>();
 
         services.AddSingleton<LatestReadings>();
         services.AddSingleton<ReadingFanout>();
@@ -40,15 +39,23 @@ public static class ReadingsServices
         services.AddSingleton<IStatusContributor, ReadingsStatus>();
         return services;
     }
+}
 
-    private static DirectoryInfo KeysDirectory(string dataDirectory)
+/// <summary>
+/// Loads the field-encryption key ring at start, under the key store's lock, when any field is encrypted: gateways
+/// starting together on one PostgreSQL database then share the first key instead of each making its own (a node
+/// would not see another's new key until its cached ring refreshes, up to a day later).
+/// </summary>
+internal sealed class KeyRingStartup(FieldProtector fields, IDataProtectionKeyStore keys) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken)
     {
-        var path = Path.GetFullPath(Path.Combine(dataDirectory, "keys"));
-        var dir = OperatingSystem.IsWindows()
-            ? Directory.CreateDirectory(path)
-            : Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        return dir;
+        if (!fields.Any) return Task.CompletedTask;
+        using (keys.LockKeyCreation()) fields.Protect("key ring check");
+        return Task.CompletedTask;
     }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }
 
 /// <summary>Start-time checks of the readings settings.</summary>

@@ -21,6 +21,7 @@ public static class StorageServices
         services.AddSingleton<SqliteAlertStore>();
         services.AddSingleton<SqliteRpcCallStore>();
         services.AddSingleton<SqliteStorageInfo>();
+        services.AddSingleton<SqliteDataProtectionKeyStore>();
 
         services.AddSingleton<PostgresDatabase>();
         services.AddSingleton<PostgresReadingStore>();
@@ -29,6 +30,7 @@ public static class StorageServices
         services.AddSingleton<PostgresAlertStore>();
         services.AddSingleton<PostgresRpcCallStore>();
         services.AddSingleton<PostgresStorageInfo>();
+        services.AddSingleton<PostgresDataProtectionKeyStore>();
 
         Seam<IReadingStore, SqliteReadingStore, PostgresReadingStore>(services);
         Seam<ICredentialStore, SqliteCredentialStore, PostgresCredentialStore>(services);
@@ -36,6 +38,7 @@ public static class StorageServices
         Seam<IAlertStore, SqliteAlertStore, PostgresAlertStore>(services);
         Seam<IRpcCallStore, SqliteRpcCallStore, PostgresRpcCallStore>(services);
         Seam<IStorageInfo, SqliteStorageInfo, PostgresStorageInfo>(services);
+        Seam<IDataProtectionKeyStore, SqliteDataProtectionKeyStore, PostgresDataProtectionKeyStore>(services);
         return services;
     }
 

@@ -83,4 +83,80 @@ public sealed class PostgresGatewayTests(PostgresFixture postgres)
         while (await r.ReadAsync()) rows.Add((r.GetInt64(0), r.GetInt64(1), r.GetDouble(2)));
         Assert.Equal([(ids[0], 1L, 21.0), (ids[1], 2L, 22.0), (ids[2], 3L, 23.0)], rows);
     }
+
+    [PostgresFact]
+    public async Task A_field_one_gateway_encrypted_is_decrypted_by_another_gateway_on_the_same_database()
+    {
+        var connectionString = await postgres.Server.CreateDatabaseAsync();
+        string[] settings = ["Storage:Provider=Postgres", "Storage:ConnectionString=" + connectionString, "Storage:CommitInterval=00:00:00.020", "FieldsToEncrypt:0=location"];
+        await using var a = await TestGateway.StartAsync(null, settings);
+        await using var b = await TestGateway.StartAsync(null, settings);
+
+        var token = a.AddDevice("esp-ring");
+        await using (var device = await a.ConnectDeviceAsync("esp-ring", token, bootId: 2))
+        {
+            await device.SendAsync(new { type = "data", dataType = "sensor", seq = 1, bootId = 2, data = new { temperature = 21, humidity = 45, location = "greenhouse-north" } });
+            var ack = await device.ReceiveAsync("data_response");
+            Assert.True(ack.GetProperty("success").GetBoolean(), ack.ToString());
+        }
+
+        // Gateway B never saw the device and has its own data directory: it can only decrypt with the ring in PostgreSQL.
+        var response = await b.Http(b.AddKey("viewer")).GetAsync("/api/devices/esp-ring/readings");
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, body);
+        Assert.Equal("greenhouse-north", JsonDocument.Parse(body).RootElement[0].GetProperty("location").GetString());
+
+        await using var c = new NpgsqlConnection(connectionString);
+        await c.OpenAsync();
+        await using (var cmd = new NpgsqlCommand("SELECT location FROM readings WHERE device_id = 'esp-ring'", c))
+            Assert.StartsWith("enc:v1:", (string)(await cmd.ExecuteScalarAsync())!);
+        await using (var cmd = new NpgsqlCommand("SELECT count(*) FROM data_protection_keys", c))
+            Assert.Equal(1L, (long)(await cmd.ExecuteScalarAsync())!);
+        foreach (var gateway in new[] { a, b })
+        {
+            var keys = Path.Combine(gateway.DataDir, "keys");
+            Assert.False(Directory.Exists(keys) && Directory.EnumerateFileSystemEntries(keys).Any(), "a Postgres gateway keeps no key files");
+        }
+    }
+
+    [PostgresFact]
+    public async Task Gateways_started_together_on_one_database_make_one_key_and_read_each_others_encrypted_fields()
+    {
+        var connectionString = await postgres.Server.CreateDatabaseAsync();
+        string[] settings = ["Storage:Provider=Postgres", "Storage:ConnectionString=" + connectionString, "Storage:CommitInterval=00:00:00.020", "FieldsToEncrypt:0=location"];
+        var starting = Enumerable.Range(0, 3).Select(_ => TestGateway.StartAsync(null, settings)).ToArray();
+        var gateways = await Task.WhenAll(starting);
+        try
+        {
+            await using (var c = new NpgsqlConnection(connectionString))
+            {
+                await c.OpenAsync();
+                await using var cmd = new NpgsqlCommand("SELECT count(*) FROM data_protection_keys", c);
+                Assert.Equal(1L, (long)(await cmd.ExecuteScalarAsync())!);
+            }
+
+            // Each gateway stores a reading with an encrypted field; every gateway reads all of them in the clear.
+            for (var i = 0; i < gateways.Length; i++)
+            {
+                var token = gateways[i].AddDevice($"esp-n{i}");
+                await using var device = await gateways[i].ConnectDeviceAsync($"esp-n{i}", token, bootId: 1);
+                await device.SendAsync(new { type = "data", dataType = "sensor", seq = 1, bootId = 1, data = new { temperature = 20, humidity = 40, location = $"room-{i}" } });
+                var ack = await device.ReceiveAsync("data_response");
+                Assert.True(ack.GetProperty("success").GetBoolean(), ack.ToString());
+            }
+            foreach (var reader in gateways)
+            {
+                var http = reader.Http(reader.AddKey("viewer"));
+                for (var i = 0; i < gateways.Length; i++)
+                {
+                    var history = JsonDocument.Parse(await http.GetStringAsync($"/api/devices/esp-n{i}/readings")).RootElement;
+                    Assert.Equal($"room-{i}", history[0].GetProperty("location").GetString());
+                }
+            }
+        }
+        finally
+        {
+            foreach (var gateway in gateways) await gateway.DisposeAsync();
+        }
+    }
 }

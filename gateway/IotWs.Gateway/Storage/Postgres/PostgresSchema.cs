@@ -9,7 +9,7 @@ public static class PostgresSchema
 {
     public sealed record Migration(string Feature, IReadOnlyList<string> Steps);
 
-    public static IReadOnlyList<Migration> Features { get; } = [Alerts, Identity, Presence, Readings, Rpc];
+    public static IReadOnlyList<Migration> Features { get; } = [Alerts, DataProtection, Identity, Presence, Readings, Rpc];
 
     private static Migration Alerts => new("alerts",
     [
@@ -32,6 +32,18 @@ public static class PostgresSchema
             acknowledged_by text,
             acknowledged_at_ms bigint);
         CREATE INDEX alerts_state ON alerts (state, id);
+        """,
+    ]);
+
+    // The Data Protection key ring, one row per key or revocation element (friendly names are not unique by contract).
+    private static Migration DataProtection => new("dataprotection",
+    [
+        """
+        CREATE TABLE data_protection_keys (
+          id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+          friendly_name text NOT NULL,
+          xml text NOT NULL,
+          created_at_ms bigint NOT NULL);
         """,
     ]);
 
