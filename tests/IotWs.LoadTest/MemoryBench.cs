@@ -26,6 +26,13 @@ internal static class MemoryBench
         ["workstation-gen0-4m"] = "DOTNET_gcServer=0;DOTNET_gcConcurrent=1;DOTNET_GCgen0size=0x400000",
         ["workstation-gen0-4m-conserve"] = "DOTNET_gcServer=0;DOTNET_gcConcurrent=1;DOTNET_GCgen0size=0x400000;DOTNET_GCConserveMemory=5",
         ["workstation-gen0max-4m-conserve"] = "DOTNET_gcServer=0;DOTNET_gcConcurrent=1;DOTNET_GCGen0MaxBudget=0x400000;DOTNET_GCConserveMemory=5",
+        // Not GC: the readings writer's SQLite page cache (Gateway:Storage:CacheSizeKiB as an environment variable),
+        // W^X off, tiered compilation / PGO; each on top of the project's GC settings.
+        ["project-cache-16m"] = "Gateway__Storage__CacheSizeKiB=16384", // the default before 2026-12-02 16:30 (now 4 MB)
+        ["project-cache-2m"] = "Gateway__Storage__CacheSizeKiB=2048",
+        ["project-wx-off"] = "DOTNET_EnableWriteXorExecute=0",
+        ["project-pgo-off"] = "DOTNET_TieredPGO=0",
+        ["project-tc-off"] = "DOTNET_TieredCompilation=0",
         ["server-datas-gen0-4m"] = "DOTNET_gcServer=1;DOTNET_GCDynamicAdaptationMode=1;DOTNET_GCgen0size=0x400000",
     };
 

@@ -74,6 +74,8 @@ public sealed class StorageOptions
     public TimeSpan RetentionSweepInterval { get; set; } = TimeSpan.FromHours(1);
     /// <summary>SQLite synchronous mode of the readings writer: Full survives power loss (an ack means on disk), Normal only process crashes.</summary>
     public string Synchronous { get; set; } = "Full";
+    /// <summary>SQLite page cache of the readings writer in KiB (PRAGMA cache_size); a Pi pays it in resident memory (see docs/performance.md).</summary>
+    [Range(256, 1_048_576)] public int CacheSizeKiB { get; set; } = 4096;
     /// <summary>Pending per-device index entries written together once a device has this many (see docs/performance.md).</summary>
     [Range(1, 100_000)] public int IndexMergeRun { get; set; } = 64;
     /// <summary>Longest a device's pending index entries wait before they are written anyway.</summary>

@@ -62,12 +62,20 @@ public sealed class SqliteReadingStore : IReadingStore, IDisposable
     public int PendingIndexEntries => Volatile.Read(ref _pendingCount);
     private int _pendingCount;
 
+    /// <summary>The writer connection's page cache in KiB as SQLite reports it (PRAGMA cache_size); call from the writer's thread.</summary>
+    internal long WriterCacheSizeKiB()
+    {
+        using var command = (_connection ?? throw new InvalidOperationException("Open the store first.")).CreateCommand();
+        command.CommandText = "PRAGMA cache_size;";
+        return -(long)command.ExecuteScalar()!;
+    }
+
     public void Open()
     {
         if (_connection is not null) return;
         _connection = _db.Open();
         var sync = string.Equals(_options.Synchronous, "Normal", StringComparison.OrdinalIgnoreCase) ? "NORMAL" : "FULL";
-        Execute(_connection, null, $"PRAGMA synchronous={sync}; PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY;");
+        Execute(_connection, null, $"PRAGMA synchronous={sync}; PRAGMA cache_size=-{_options.CacheSizeKiB}; PRAGMA temp_store=MEMORY;");
         _sql = new WriterCommands(_connection);
         Recover();
     }
