@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Npgsql;
 using NpgsqlTypes;
+using static IotWs.Gateway.Storage.RollupBuckets;
 
 namespace IotWs.Gateway.Storage.Postgres;
 
@@ -22,8 +23,6 @@ internal enum PostgresIngest
 /// </summary>
 public sealed class PostgresReadingStore(PostgresDatabase db, IStoredFieldReader protector) : IReadingStore, IDisposable
 {
-    private const long MinuteMs = 60_000;
-    private const long HourMs = 3_600_000;
     private const string RowColumns = "id, device_id, seq, boot_id, ts, device_ts, temperature, humidity, sensor_id, location";
     private const string StagingColumns = "ord, device_id, boot_id, seq, ts, device_ts, temperature, humidity, sensor_id, location, extra";
 
@@ -103,12 +102,7 @@ public sealed class PostgresReadingStore(PostgresDatabase db, IStoredFieldReader
 
     public async Task<IReadOnlyList<RollupRow>> RollupsAsync(string deviceId, Resolution resolution, DateTimeOffset from, DateTimeOffset to, int limit, CancellationToken ct)
     {
-        var (table, step) = resolution switch
-        {
-            Resolution.Minute => ("rollup_1m", MinuteMs),
-            Resolution.Hour => ("rollup_1h", HourMs),
-            _ => throw new ArgumentOutOfRangeException(nameof(resolution), resolution, "Raw readings have no rollups."),
-        };
+        var (table, step) = RollupBuckets.For(resolution);
         var fromMs = from.ToUnixTimeMilliseconds();
         var toMs = to.ToUnixTimeMilliseconds();
         await using var c = await db.OpenAsync(ct);
@@ -422,5 +416,4 @@ public sealed class PostgresReadingStore(PostgresDatabase db, IStoredFieldReader
         return total;
     }
 
-    private static long Mod(long value, long step) => ((value % step) + step) % step;
 }

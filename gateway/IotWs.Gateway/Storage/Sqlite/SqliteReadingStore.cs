@@ -4,6 +4,7 @@ using IotWs.Gateway.Configuration;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
 using SQLitePCL;
+using static IotWs.Gateway.Storage.RollupBuckets;
 
 namespace IotWs.Gateway.Storage.Sqlite;
 
@@ -21,8 +22,6 @@ public sealed class SqliteReadingStore : IReadingStore, IDisposable
     private const string LastEventKey = "last_event_id";
     private const string RollupThroughKey = "rollup_through";
     private const int MaxRollupGroups = 100_000;
-    private const long MinuteMs = 60_000;
-    private const long HourMs = 3_600_000;
     private const string Through = "(SELECT COALESCE((SELECT value FROM readings_meta WHERE key = 'indexed_through'), 0))";
     private const string RowColumns = "id, device_id, seq, boot_id, ts, device_ts, temperature, humidity, sensor_id, location";
 
@@ -180,12 +179,7 @@ public sealed class SqliteReadingStore : IReadingStore, IDisposable
 
     public async Task<IReadOnlyList<RollupRow>> RollupsAsync(string deviceId, Resolution resolution, DateTimeOffset from, DateTimeOffset to, int limit, CancellationToken ct)
     {
-        var (table, step) = resolution switch
-        {
-            Resolution.Minute => ("rollup_1m", MinuteMs),
-            Resolution.Hour => ("rollup_1h", HourMs),
-            _ => throw new ArgumentOutOfRangeException(nameof(resolution), resolution, "Raw readings have no rollups."),
-        };
+        var (table, step) = RollupBuckets.For(resolution);
         var fromMs = from.ToUnixTimeMilliseconds();
         var toMs = to.ToUnixTimeMilliseconds();
         var firstBucket = fromMs - Mod(fromMs, step);
@@ -596,7 +590,6 @@ public sealed class SqliteReadingStore : IReadingStore, IDisposable
         cmd.ExecuteNonQuery();
     }
 
-    private static long Mod(long value, long step) => ((value % step) + step) % step;
 
     private readonly record struct Aggregate(long Count, double TMin, double TMax, double TSum, double HMin, double HMax, double HSum)
     {
