@@ -18,15 +18,7 @@ public sealed class SqliteCredentialStore(SqliteDatabase db) : ICredentialStore
         cmd.Parameters.AddWithValue("$l", (object?)location ?? DBNull.Value);
         cmd.Parameters.AddWithValue("$h", tokenHash);
         cmd.Parameters.AddWithValue("$t", createdAt.ToString("O"));
-        try
-        {
-            cmd.ExecuteNonQuery();
-            return true;
-        }
-        catch (SqliteException e) when (e.SqliteErrorCode == ConstraintViolation)
-        {
-            return false;
-        }
+        return TryInsert(cmd);
     }
 
     public bool ReplaceDeviceToken(string deviceId, byte[] tokenHash) =>
@@ -65,15 +57,7 @@ public sealed class SqliteCredentialStore(SqliteDatabase db) : ICredentialStore
         cmd.Parameters.AddWithValue("$r", role);
         cmd.Parameters.AddWithValue("$h", keyHash);
         cmd.Parameters.AddWithValue("$t", createdAt.ToString("O"));
-        try
-        {
-            cmd.ExecuteNonQuery();
-            return true;
-        }
-        catch (SqliteException e) when (e.SqliteErrorCode == ConstraintViolation)
-        {
-            return false;
-        }
+        return TryInsert(cmd);
     }
 
     public bool RevokeKey(string name) =>
@@ -214,4 +198,18 @@ public sealed class SqliteCredentialStore(SqliteDatabase db) : ICredentialStore
         r.IsDBNull(2) ? null : r.GetString(2),
         DateTimeOffset.Parse(r.GetString(3), CultureInfo.InvariantCulture),
         r.GetInt64(4) != 0);
+
+    /// <summary>Runs an insert; false when its name or id is taken (a unique constraint), so the caller can say so.</summary>
+    private static bool TryInsert(SqliteCommand cmd)
+    {
+        try
+        {
+            cmd.ExecuteNonQuery();
+            return true;
+        }
+        catch (SqliteException e) when (e.SqliteErrorCode == ConstraintViolation)
+        {
+            return false;
+        }
+    }
 }
