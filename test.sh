@@ -35,6 +35,12 @@ dotnet test IotWs.slnf -c Release --logger "console;verbosity=normal" 2>&1 | tee
 status=${PIPESTATUS[0]}
 set -e
 
+# Repeat each failed test with the first lines of its error at the end, where a CI log's tail shows it.
+if grep -q '^  Failed ' "$log"; then
+  echo "Failed tests:"
+  awk '/^  Failed / { n = 12 } n > 0 { print; n-- }' "$log"
+fi
+
 # Sum the per-project result lines into one closing line.
 awk '
   /^Total tests: [0-9]+$/ { total += $3 }
