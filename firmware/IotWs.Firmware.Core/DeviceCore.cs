@@ -38,6 +38,7 @@ namespace IotWs.Firmware.Core
         private bool _stopped;
         private int _generation;
         private bool _authFailed;
+        private long _authRefusals;
         private bool _authenticatedThisBoot;
         private long _bootTick;
         private long _bootId;
@@ -174,6 +175,12 @@ namespace IotWs.Firmware.Core
         public long Failovers
         {
             get { return _failovers; }
+        }
+
+        /// <summary>Times the gateway refused this device's token (auth_response success:false).</summary>
+        public long AuthRefusals
+        {
+            get { return _authRefusals; }
         }
 
         /// <summary>Close status of the last link that ended (0 before any).</summary>
@@ -518,6 +525,7 @@ namespace IotWs.Firmware.Core
                 return;
             }
             _authFailed = true;
+            _authRefusals++;
             _log.Warn("auth failed: " + WireValues.GetString(m, Fields.Error) + " " + WireValues.GetString(m, Fields.Message));
             Disconnect(now, CloseCodes.Normal, BackoffKind.Refused, "auth failed");
         }

@@ -118,6 +118,9 @@ public sealed class SimulatedBoard
     /// <summary>Times the current boot moved on to the next gateway URL.</summary>
     public long Failovers => _core.Failovers;
 
+    /// <summary>Times the gateway refused the board's token.</summary>
+    public long AuthRefusals => _core.AuthRefusals;
+
     /// <summary>Close status of the last link that ended.</summary>
     public int LastCloseCode => _core.LastCloseCode;
 

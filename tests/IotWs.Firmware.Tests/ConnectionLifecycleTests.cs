@@ -67,6 +67,7 @@ public class ConnectionLifecycleTests
         rig.Tick();
 
         Assert.Equal(ConnectionState.Backoff, rig.Core.State);
+        Assert.Equal(1, rig.Core.AuthRefusals);
         Assert.InRange(rig.Core.LastBackoffMs, rig.Settings.RefusedFloorMs, rig.Settings.BackoffCapMs);
         Assert.Single(rig.Transport.Closes);
 

@@ -173,12 +173,9 @@ public class SimulatedBoardLifecycleTests
         try
         {
             // The board gets auth_response success:false, closes by itself and backs off (the longer, "refused" kind).
-            var triedAuth = false;
-            await WaitUntil(() =>
-            {
-                triedAuth |= board.State == ConnectionState.AwaitAuth;
-                return triedAuth && board.State == ConnectionState.Backoff;
-            }, "the board was refused and backed off");
+            // Counted, not sampled: AwaitAuth lasts a few milliseconds, and a poll that missed it on a loaded
+            // machine then waited out the whole refused backoff.
+            await WaitUntil(() => board.AuthRefusals >= 1 && board.State == ConnectionState.Backoff, "the board was refused and backed off");
             Assert.False(board.IsRunning);
             Assert.Equal(0, board.ReadingsAcked);
         }
