@@ -136,7 +136,11 @@ async function loadDevices() {
     const seen = new Set();
     for (const d of list) {
       seen.add(d.deviceId);
-      store.devices.set(d.deviceId, { ...store.devices.get(d.deviceId), ...d });
+      const known = store.devices.get(d.deviceId);
+      const merged = { ...known, ...d };
+      // A list fetched before a live reading can arrive after it: keep the newer reading.
+      if ((known?.lastReading?.insertId ?? 0) > (d.lastReading?.insertId ?? 0)) merged.lastReading = known.lastReading;
+      store.devices.set(d.deviceId, merged);
     }
     for (const id of [...store.devices.keys()]) if (!seen.has(id)) store.devices.delete(id);
     store.emit('devices');

@@ -12,7 +12,7 @@ export class LiveConnection {
    * @param {(topic: string, data: any) => void} o.onPublish
    * @param {(state: string, detail?: string) => void} o.onState  connecting | connected | reconnecting | stopped
    * @param {() => void} o.onAuthFailed
-   * @param {() => void} [o.onReady]     after auth and subscriptions: the page refetches what it may have missed
+   * @param {() => void} [o.onReady]     after auth and every subscription confirmed: the page refetches what it may have missed
    */
   constructor(o) {
     this.o = o;
@@ -86,19 +86,34 @@ export class LiveConnection {
       case 'publish':
         this.o.onPublish(msg.topic, msg.data);
         break;
+      case 'subscribe_response':
+        // A refused topic counts as answered too: the page refetches either way.
+        this.confirmed(msg.topic);
+        break;
       case 'error':
         console.warn('gateway error', msg.code, msg.message);
         break;
       default:
-        break; // handshake_response, subscribe_response, heartbeat_response: nothing to do
+        break; // handshake_response, unsubscribe_response, heartbeat_response: nothing to do
     }
   }
 
   authenticated() {
     this.ready = true;
     this.attempt = 0;
+    // onReady waits for every subscription to be confirmed: a refetch sent sooner could miss what is
+    // published between the fetch and the subscription taking effect.
+    this.unconfirmed = new Set(this.topics);
     for (const topic of this.topics) this.send({ type: 'subscribe', topic });
     this.o.onState('connected');
+    this.confirmed(null);
+  }
+
+  confirmed(topic) {
+    if (!this.unconfirmed) return;
+    this.unconfirmed.delete(topic);
+    if (this.unconfirmed.size > 0) return;
+    this.unconfirmed = null;
     if (this.o.onReady) this.o.onReady();
   }
 
