@@ -23,6 +23,9 @@ public sealed partial class DeviceOwnership : IDeviceOwners, IHostedService
     private readonly ConcurrentDictionary<string, Owner> _remote = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, DateTimeOffset> _nodeStarts = new(StringComparer.Ordinal);
     private readonly List<IDisposable> _subscriptions = [];
+    // Claim (a socket's thread) and OnOwner (the bus's) each look at the registry and the map together: a connection
+    // bound here a moment before or after another node's claim arrives is settled the same way either way.
+    private readonly Lock _gate = new();
 
     public DeviceOwnership(IClusterBus bus, ConnectionRegistry registry, GatewayEvents events, TimeProvider time, ILogger<DeviceOwnership> logger)
     {
@@ -62,12 +65,27 @@ public sealed partial class DeviceOwnership : IDeviceOwners, IHostedService
             ? _registry.Devices.Where(s => !s.IsClosing).Select(s => s.DeviceId!).ToArray()
             : _remote.Where(e => e.Value.NodeId == nodeId).Select(e => e.Key).Order(StringComparer.Ordinal).ToArray();
 
-    /// <summary>Called by auth right after the device is bound here: tells the other nodes to let go of it.</summary>
-    public void Claim(ClientSession session)
+    /// <summary>
+    /// Called by auth right after the device is bound here: tells the other nodes to let go of it. False when a newer
+    /// connection of the device on another node already claimed it: this one is then closed with 4409.
+    /// </summary>
+    public bool Claim(ClientSession session)
     {
-        if (!_bus.IsEnabled || session.DeviceId is not { } deviceId) return;
-        _remote.TryRemove(deviceId, out _);
-        Publish(ClusterTopics.Owner(deviceId), new DeviceOwnerMessage(_bus.NodeId, session.ClientId, session.AuthenticatedAt ?? _time.GetUtcNow()));
+        if (!_bus.IsEnabled || session.DeviceId is not { } deviceId) return true;
+        var at = session.AuthenticatedAt ?? _time.GetUtcNow();
+        lock (_gate)
+        {
+            // Another node's claim arrived while this connection was authenticating: the newer one wins here too.
+            if (_remote.TryGetValue(deviceId, out var other) && IsNewer(other, at) && _bus.Nodes.Any(n => n.Alive && n.NodeId == other.NodeId))
+            {
+                ReplacedElsewhere(_logger, deviceId, session.ClientId, other.NodeId, other.ClientId);
+                session.Close(CloseCodes.Replaced, "replaced by a newer connection of the same device");
+                return false;
+            }
+            _remote.TryRemove(deviceId, out _);
+            Publish(ClusterTopics.Owner(deviceId), new DeviceOwnerMessage(_bus.NodeId, session.ClientId, at));
+            return true;
+        }
     }
 
     public Task StartAsync(CancellationToken cancellationToken)
@@ -94,16 +112,21 @@ public sealed partial class DeviceOwnership : IDeviceOwners, IHostedService
         if (ClusterTopics.Level(subtopic, 1) is not { } deviceId || ClusterTopics.Decode<DeviceOwnerMessage>(payload) is not { } message) return;
         if (message.NodeId == _bus.NodeId) return;
         var remote = new Owner(message.NodeId, message.ClientId, message.At);
+        lock (_gate) Settle(deviceId, remote, message.Announce == true);
+    }
+
+    private void Settle(string deviceId, Owner remote, bool announce)
+    {
         if (_registry.FindDevice(deviceId) is { } local)
         {
             if (!IsNewer(remote, local.AuthenticatedAt ?? local.ConnectedAt)) return;
             _remote[deviceId] = remote;
-            if (message.Announce == true)
+            if (announce)
             {
                 // Two live connections of one device: only possible after a partition. The newer one wins here too.
-                Conflict(_logger, deviceId, message.NodeId);
+                Conflict(_logger, deviceId, remote.NodeId);
             }
-            ReplacedElsewhere(_logger, deviceId, local.ClientId, message.NodeId, message.ClientId);
+            ReplacedElsewhere(_logger, deviceId, local.ClientId, remote.NodeId, remote.ClientId);
             local.Close(CloseCodes.Replaced, "replaced by a newer connection of the same device");
             return;
         }

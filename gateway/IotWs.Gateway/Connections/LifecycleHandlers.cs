@@ -145,8 +145,8 @@ internal sealed class AuthHandler(IdentityCache identities, ConnectionRegistry r
                 GatewayLog.Replaced(logger, deviceId, previous.ClientId, session.ClientId);
                 previous.Close(CloseCodes.Replaced, "replaced by a newer connection of the same device");
             }
-            // In a cluster the other nodes close theirs the same way (4409).
-            owners.Claim(session);
+            // In a cluster the other nodes close theirs the same way (4409), unless a newer one elsewhere was first.
+            if (!owners.Claim(session)) return;
         }
         GatewayLog.Authenticated(logger, session.ClientId, identity.Role, identity.Principal);
         // Extension of v1: a board whose flash was wiped boots above the boots already stored, so its readings are not taken for duplicates.

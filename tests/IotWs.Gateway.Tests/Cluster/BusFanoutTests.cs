@@ -117,4 +117,27 @@ public sealed class BusFanoutTests(PostgresFixture postgres)
         var latest = await b.Service<LatestReadings>().GetAsync("esp-latest", CancellationToken.None);
         Assert.Equal(insertId, latest?.InsertId);
     }
+
+    [BusFact]
+    public async Task After_a_broker_restart_publishes_cross_the_nodes_again()
+    {
+        await using var cluster = await BusCluster.StartAsync(postgres, "node-a", "node-b");
+        await cluster.UntilAllSeeEachOtherAsync();
+        var (a, b) = (cluster.Gateways[0], cluster.Gateways[1]);
+        await using var onB = await b.ConnectWithKeyAsync(b.AddKey("viewer"));
+        await SubscribeAsync(onB, "lab/#");
+        await using var publisher = await a.ConnectWithKeyAsync(a.AddKey("technician"));
+
+        await cluster.Broker.KillAsync();
+        await cluster.Broker.RestartAsync();
+        await BusCluster.Until(() => ((IotWs.Gateway.Cluster.MqttClusterBus)BusCluster.Bus(a)).IsConnected && ((IotWs.Gateway.Cluster.MqttClusterBus)BusCluster.Bus(b)).IsConnected, "both nodes reconnect");
+        // Subscriptions are renewed on the new broker session: what node-a publishes reaches node-b's subscriber again.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        for (var n = 1; ; n++)
+        {
+            await publisher.SendAsync(new { type = "publish", topic = "lab/after", data = new { n } });
+            if (!await onB.NothingOfTypeAsync("publish", TimeSpan.FromMilliseconds(300))) break;
+            if (DateTime.UtcNow > deadline) Assert.Fail("no publish crossed the nodes after the broker restart");
+        }
+    }
 }

@@ -68,6 +68,33 @@ public sealed class BusPresenceTests(PostgresFixture postgres)
         }
     }
 
+    [BusFact]
+    public async Task A_device_that_moved_to_node_b_stays_online_on_node_a_although_node_a_no_longer_hears_it()
+    {
+        await using var cluster = await BusCluster.StartAsync(postgres);
+        var a = await cluster.AddNodeAsync("node-a", "Cluster:NodeTimeout=00:00:03");
+        // node-b tells the others its devices' lastSeen once a second: slower than the device's 3 x 200 ms.
+        var b = await cluster.AddNodeAsync("node-b", "Cluster:HeartbeatInterval=00:00:01", "Cluster:NodeTimeout=00:00:03");
+        await cluster.UntilAllSeeEachOtherAsync();
+        var token = a.AddDevice("esp-moved");
+        var first = await a.ConnectDeviceAsync("esp-moved", token, heartbeatMs: 200);
+        await using var second = await b.ConnectDeviceAsync("esp-moved", token, heartbeatMs: 200);
+        Assert.Equal(4409, await first.WaitClosedAsync());
+        await first.DisposeAsync();
+        // Well past 3 heartbeat intervals of silence on node-a; node-b hears the device all along and judges it alone.
+        var offlineOnA = false;
+        a.Service<IotWs.Gateway.Connections.GatewayEvents>().PresenceChanged += c => offlineOnA |= c.DeviceId == "esp-moved" && c.Status != "online";
+        for (var i = 0; i < 15; i++)
+        {
+            await second.SendAsync(new { type = "heartbeat" });
+            await Task.Delay(150);
+        }
+        Assert.False(offlineOnA, "node-a judged a device it does not hold");
+        var httpA = a.Http(a.AddKey("viewer"));
+        Assert.Equal("online", (await DeviceAsync(httpA, "esp-moved")).GetProperty("status").GetString());
+        Assert.Equal("online", (await DeviceAsync(b.Http(b.AddKey("viewer")), "esp-moved")).GetProperty("status").GetString());
+    }
+
     private static async Task WaitAsync(Func<Task<bool>> condition, string what)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);

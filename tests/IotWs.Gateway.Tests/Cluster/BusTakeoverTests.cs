@@ -54,3 +54,48 @@ public sealed class BusTakeoverTests(PostgresFixture postgres)
         await BusCluster.Until(() => b.Service<IDeviceOwners>().NodeOf("esp-gone") is null && a.Service<IDeviceOwners>().NodeOf("esp-gone") is null, "no node holds the device");
     }
 }
+
+/// <summary>Two connections of one device at the same moment on two nodes: exactly one stays.</summary>
+[Collection(PostgresCollection.Name)]
+public sealed class BusTakeoverRaceTests(PostgresFixture postgres)
+{
+    [BusFact]
+    public async Task Two_connections_of_one_device_at_once_on_two_nodes_leave_exactly_one_open()
+    {
+        await using var cluster = await BusCluster.StartAsync(postgres, "node-a", "node-b");
+        await cluster.UntilAllSeeEachOtherAsync();
+        var (a, b) = (cluster.Gateways[0], cluster.Gateways[1]);
+        var token = a.AddDevice("esp-race");
+        for (var round = 1; round <= 5; round++)
+        {
+            var onA = ConnectAsync(a, token, round);
+            var onB = ConnectAsync(b, token, round);
+            var clients = await Task.WhenAll(onA, onB);
+            try
+            {
+                await BusCluster.Until(() => clients.Count(c => c.State == System.Net.WebSockets.WebSocketState.Open) == 1, $"round {round}: one connection left open");
+                await Task.Delay(300);
+                Assert.Equal(1, clients.Count(c => c.State == System.Net.WebSockets.WebSocketState.Open));
+                var closed = clients.Single(c => c.State != System.Net.WebSockets.WebSocketState.Open);
+                Assert.Equal(4409, await closed.WaitClosedAsync());
+                var holder = clients[0].State == System.Net.WebSockets.WebSocketState.Open ? "node-a" : "node-b";
+                await BusCluster.Until(() => a.Service<IDeviceOwners>().NodeOf("esp-race") == holder && b.Service<IDeviceOwners>().NodeOf("esp-race") == holder, "both nodes agree who holds it");
+            }
+            finally
+            {
+                foreach (var c in clients) await c.DisposeAsync();
+            }
+            await BusCluster.Until(() => a.Service<IDeviceOwners>().NodeOf("esp-race") is null && b.Service<IDeviceOwners>().NodeOf("esp-race") is null, "nobody holds it");
+        }
+    }
+
+    /// <summary>Handshake and auth without waiting for auth_response (the losing side may be closed before it).</summary>
+    private static async Task<TestClient> ConnectAsync(TestGateway gateway, string token, int bootId)
+    {
+        var client = await gateway.ConnectAsync();
+        await client.ReceiveAsync("welcome");
+        await client.SendAsync(new { type = "handshake", clientType = "microcontroller", capabilities = new[] { "sensor_data" }, version = "1.0.0", deviceId = "esp-race", bootId, heartbeatInterval = 30000 });
+        await client.SendAsync(new { type = "auth", token });
+        return client;
+    }
+}
