@@ -1,4 +1,5 @@
 using IotWs.Gateway.Api;
+using IotWs.Gateway.Cluster;
 using IotWs.Gateway.Configuration;
 using IotWs.Gateway.Connections;
 using IotWs.Gateway.Dashboard;
@@ -49,6 +50,7 @@ public static class GatewayServices
 
         // Storage and identities
         services.AddStorage();
+        services.AddLeases();
         services.AddSingleton<IdentityStore>();
         services.AddGatewayAuthentication();
         services.AddHostedService<FirstStartAdminKey>();

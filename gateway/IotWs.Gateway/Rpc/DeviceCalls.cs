@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using IotWs.Gateway.Cluster;
 using IotWs.Gateway.Configuration;
 using IotWs.Gateway.Connections;
 using IotWs.Gateway.Identity;
@@ -34,6 +35,8 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
     private readonly int _maxPayloadSize;
     private readonly TimeProvider _time;
     private readonly ILogger<DeviceCalls> _logger;
+    // The node that sends this process's calls (null on a single gateway): recorded with each call it sends.
+    private readonly string? _node;
     private readonly Lock _createGate = new();
     private readonly Dictionary<string, bool> _delivering = new(StringComparer.Ordinal);
     private readonly HashSet<Task> _background = [];
@@ -46,6 +49,7 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
         IOptions<RpcOptions> options,
         IOptions<GatewayOptions> gatewayOptions,
         TimeProvider time,
+        IClusterLeases leases,
         ILogger<DeviceCalls> logger)
     {
         _store = store;
@@ -56,6 +60,7 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
         _maxPayloadSize = gatewayOptions.Value.MaxPayloadSize;
         _time = time;
         _logger = logger;
+        _node = leases.NodeId;
         // Before any connection exists: requests in flight when the previous process stopped can never be answered now.
         RecoverInterrupted();
     }
@@ -184,14 +189,41 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
         return deleted;
     }
 
+    /// <summary>
+    /// Fails the calls this node had sent when it stopped: a single gateway fails every sent call; a cluster node only
+    /// its own (and unnamed ones from before the cluster), so the calls other nodes are waiting on stay alone.
+    /// </summary>
     private void RecoverInterrupted()
     {
+        var ids = _node is null ? _store.IdsInStatus(RpcStatuses.Sent) : [.. _store.SentIdsOf(_node), .. _store.SentIdsOf(null)];
+        FailInterrupted(ids);
+    }
+
+    /// <summary>
+    /// The lease owner's rule for a node that died and may never restart: its sent calls (sent before
+    /// <paramref name="sentBefore"/>, so a node just started and not yet heard of keeps its own) fail as gateway_restarted.
+    /// </summary>
+    internal int FailCallsOfDeadNodes(IReadOnlyCollection<string> aliveNodes, DateTimeOffset sentBefore)
+    {
+        var failed = 0;
+        foreach (var node in _store.NodesWithSentCalls())
+        {
+            if (node == _node || aliveNodes.Contains(node)) continue;
+            failed += FailInterrupted(_store.SentIdsOf(node, sentBefore));
+        }
+        return failed;
+    }
+
+    private int FailInterrupted(IReadOnlyList<string> ids)
+    {
         var now = _time.GetUtcNow();
-        foreach (var id in _store.IdsInStatus(RpcStatuses.Sent))
+        var failed = 0;
+        foreach (var id in ids)
         {
             if (Load(id) is { } call) RpcLog.Interrupted(_logger, id, call.DeviceId);
-            Change(id, RpcStatuses.Sent, RpcStatuses.Failed, now, new RpcCallChange(Error: GatewayRestarted, Completes: true));
+            if (Change(id, RpcStatuses.Sent, RpcStatuses.Failed, now, new RpcCallChange(Error: GatewayRestarted, Completes: true))) failed++;
         }
+        return failed;
     }
 
     private async Task<RpcCall> WaitSettledAsync(RpcCall call, CancellationToken ct)
@@ -323,7 +355,7 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
             var now = _time.GetUtcNow();
             if (_store.NextQueued(deviceId, now) is not { } next) return;
             // Claimed in the database first: the expiry sweep cannot expire a call that is being delivered.
-            if (!Change(next.Id, RpcStatuses.Queued, RpcStatuses.Sent, now, new RpcCallChange(SentAt: now))) continue;
+            if (!Change(next.Id, RpcStatuses.Queued, RpcStatuses.Sent, now, new RpcCallChange(SentAt: now, Node: _node))) continue;
             var request = _channel.Send(deviceId, next.Id, next.Endpoint, next.DataJson, TimeSpan.FromMilliseconds(next.TimeoutMs));
             if (!request.Sent)
             {
@@ -370,6 +402,7 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
         IdempotencyKey = request.IdempotencyKey,
         IdempotentUntil = request.IdempotencyKey is null ? null : now + request.Ttl,
         SentAt = status == RpcStatuses.Sent ? now : null,
+        Node = status == RpcStatuses.Sent ? _node : null,
         History = [new RpcStatusChange(status, now)],
     };
 
