@@ -56,6 +56,9 @@ public static class GatewayServices
         services.AddHostedService<FirstStartAdminKey>();
         services.AddHostedService<DashboardAddressLog>();
 
+        // Several gateways on one database and one broker (nothing runs on a single Pi)
+        services.AddCluster();
+
         // Connections
         services.AddSingleton<GatewayEvents>();
         services.AddSingleton<ConnectionRegistry>();
