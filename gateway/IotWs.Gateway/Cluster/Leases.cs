@@ -1,4 +1,6 @@
+using IotWs.Gateway.Configuration;
 using IotWs.Gateway.Storage;
+using Microsoft.Extensions.Options;
 
 namespace IotWs.Gateway.Cluster;
 
@@ -48,15 +50,17 @@ internal sealed partial class ClusterLeases : BackgroundService, IClusterLeases
     private volatile bool _owner;
     private DateTimeOffset _renewedAt;
 
-    public ClusterLeases(ILeaseStore store, ClusterLeaseSettings settings, TimeProvider time, ILogger<ClusterLeases> logger)
+    public ClusterLeases(ILeaseStore store, IClusterBus bus, IOptions<GatewayOptions> options, TimeProvider time, ILogger<ClusterLeases> logger)
     {
+        var cluster = options.Value.Cluster;
         _store = store;
         _time = time;
         _logger = logger;
-        _enabled = settings.Enabled;
-        NodeId = settings.Enabled ? settings.NodeId : null;
-        _renewEvery = settings.RenewEvery;
-        _length = settings.Length;
+        _enabled = cluster.Enabled;
+        // The lease's holder is the node id the bus announces, so "holder" and "node" mean the same everywhere.
+        NodeId = cluster.Enabled ? bus.NodeId : null;
+        _renewEvery = cluster.HeartbeatInterval;
+        _length = cluster.NodeTimeout;
     }
 
     public string? NodeId { get; }
@@ -154,18 +158,4 @@ internal sealed partial class ClusterLeases : BackgroundService, IClusterLeases
 
     [LoggerMessage(1405, LogLevel.Error, "An OwnershipChanged observer failed")]
     private static partial void ObserverFailed(ILogger logger, Exception e);
-}
-
-/// <summary>What the leases need of the cluster's configuration (Gateway:Cluster).</summary>
-public sealed record ClusterLeaseSettings(bool Enabled, string NodeId, TimeSpan RenewEvery, TimeSpan Length)
-{
-    public static ClusterLeaseSettings From(IConfiguration configuration)
-    {
-        var cluster = configuration.GetSection("Gateway:Cluster");
-        return new ClusterLeaseSettings(
-            cluster.GetValue<bool>("Enabled"),
-            cluster["NodeId"] is { Length: > 0 } id ? id : Environment.MachineName,
-            cluster.GetValue("HeartbeatInterval", TimeSpan.FromSeconds(2)),
-            cluster.GetValue("NodeTimeout", TimeSpan.FromSeconds(6)));
-    }
 }

@@ -26,6 +26,8 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
     private const string RebootAcknowledgedItem = "rpc.rebootAcknowledged";
     // POST waits a call's timeout plus this before answering 202: the timeout itself settles the call.
     private static readonly TimeSpan WaitGrace = TimeSpan.FromSeconds(2);
+    // How often a waiting POST looks at a call another node is delivering.
+    private static readonly TimeSpan ClusterPollInterval = TimeSpan.FromMilliseconds(100);
 
     private readonly IRpcCallStore _store;
     private readonly IDeviceRequestChannel _channel;
@@ -139,7 +141,12 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
             var sentAt = call.SentAt ?? call.CreatedAt;
             RunInBackground(() => FollowAsync(call, sent, sentAt));
         }
-        if (created && request.Persistent) Kick(request.DeviceId);
+        if (created && request.Persistent)
+        {
+            Kick(request.DeviceId);
+            // In a cluster the device may be connected to another node: that node delivers from the shared database.
+            if (!CanDeliver(request.DeviceId)) _channel.QueuedFor(request.DeviceId);
+        }
         return await WaitSettledAsync(call, ct);
     }
 
@@ -160,6 +167,18 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
             Kick(deviceId);
             return Task.CompletedTask;
         });
+    }
+
+    /// <summary>Another node queued a call for a device connected here: deliver it (and whatever else waits) now.</summary>
+    internal void OfferQueued(string deviceId)
+    {
+        if (CanDeliver(deviceId)) Kick(deviceId);
+    }
+
+    /// <summary>A reboot routed here from another node was acknowledged on this connection: queued calls wait for the next one.</summary>
+    internal void MarkRebootAcknowledged(string clientId)
+    {
+        if (_registry.Find(clientId) is { } acking) acking.Items[RebootAcknowledgedItem] = true;
     }
 
     /// <summary>Settles queued calls past their TTL and reboots past their confirmation window; re-offers queued calls to connected devices.</summary>
@@ -229,7 +248,7 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
     private async Task<RpcCall> WaitSettledAsync(RpcCall call, CancellationToken ct)
     {
         if (call.IsSettled) return call;
-        if (call.Status == RpcStatuses.Queued && !CanDeliver(call.DeviceId)) return call;
+        if (call.Status == RpcStatuses.Queued && !CanDeliver(call.DeviceId) && !_channel.IsConnected(call.DeviceId)) return call;
         var settled = new TaskCompletionSource<RpcCall>(TaskCreationOptions.RunContinuationsAsynchronously);
         void OnChanged(RpcCall changed)
         {
@@ -241,9 +260,12 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
             // Read again after subscribing, so a change in between is not missed.
             var current = Load(call.Id) ?? call;
             if (current.IsSettled) return current;
+            var wait = TimeSpan.FromMilliseconds(call.TimeoutMs) + WaitGrace;
+            // A call delivered by another node (persistent, device connected there) changes in the shared database only.
+            if (_node is not null && !CanDeliver(call.DeviceId)) return await PollSettledAsync(call.Id, settled.Task, wait, ct) ?? current;
             try
             {
-                return await settled.Task.WaitAsync(TimeSpan.FromMilliseconds(call.TimeoutMs) + WaitGrace, _time, ct);
+                return await settled.Task.WaitAsync(wait, _time, ct);
             }
             catch (TimeoutException)
             {
@@ -253,6 +275,19 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
         finally
         {
             CallChanged -= OnChanged;
+        }
+    }
+
+    private async Task<RpcCall?> PollSettledAsync(string id, Task<RpcCall> changed, TimeSpan wait, CancellationToken ct)
+    {
+        var until = _time.GetUtcNow() + wait;
+        while (true)
+        {
+            if (changed.IsCompleted) return await changed;
+            var current = Load(id);
+            if (current is null || current.IsSettled || _time.GetUtcNow() >= until) return current;
+            await Task.WhenAny(changed, Task.Delay(ClusterPollInterval, _time, ct));
+            ct.ThrowIfCancellationRequested();
         }
     }
 

@@ -37,4 +37,23 @@ public sealed class OwnerRecoveryTests(PostgresFixture postgres)
         Assert.Equal("sent", calls.Get("rpc_of_a")!.Status);
         Assert.Equal(["rpc_of_a"], calls.SentIdsOf("node-a"));
     }
+
+    [OwnerClusterFact]
+    public async Task The_lease_owner_fails_the_sent_calls_of_a_node_that_died_and_leaves_a_live_nodes_calls_alone()
+    {
+        await using var cluster = await OwnerNodes.StartAsync(postgres);
+        var a = await cluster.StartNodeAsync("node-a");
+        var b = await cluster.StartNodeAsync("node-b");
+        var longAgo = DateTimeOffset.UtcNow.AddSeconds(-30);
+        var calls = a.Service<IRpcCallStore>();
+        // node-dead never restarts; node-b is alive and still waiting for its device's (slow) answer.
+        calls.Insert(Sent("rpc_of_dead", "node-dead", longAgo) with { TimeoutMs = 120_000 });
+        calls.Insert(Sent("rpc_of_live_b", "node-b", longAgo) with { TimeoutMs = 120_000 });
+
+        await OwnerNodes.EventuallyAsync(() => calls.Get("rpc_of_dead")!.Status == "failed", "the owner fails the dead node's call", seconds: 10);
+        Assert.Equal("gateway_restarted", calls.Get("rpc_of_dead")!.Error);
+        Assert.Equal("sent", calls.Get("rpc_of_live_b")!.Status);
+        await OwnerNodes.EventuallyAsync(() => a.Logs.Entries.Any(e => e.Message.Contains("Failed 1 calls that nodes no longer alive had sent", StringComparison.Ordinal)), "the owner says so");
+        Assert.DoesNotContain(b.Logs.Entries, e => e.Message.Contains("no longer alive", StringComparison.Ordinal));
+    }
 }
