@@ -74,6 +74,9 @@ internal sealed partial class AlertEvaluator : IHostedService, IDisposable
         {
             events.ReadingStored += OnReading;
             events.PresenceChanged += OnPresence;
+            // Cluster: other nodes' readings and presence changes, so the owner judges the whole fleet.
+            events.RemoteReadingStored += OnRemoteReading;
+            events.RemotePresenceChanged += OnRemotePresence;
             calls.CallChanged += OnCall;
         }
     }
@@ -163,6 +166,10 @@ internal sealed partial class AlertEvaluator : IHostedService, IDisposable
             }
         }
     }
+
+    private void OnRemoteReading(StoredReading reading, string nodeId) => OnReading(reading);
+
+    private void OnRemotePresence(PresenceChange change, string nodeId) => OnPresence(change);
 
     /// <summary>Offline rules: pending from the offline change, cleared when the device is online again; disconnects counted for flapping.</summary>
     public void OnPresence(PresenceChange change)
@@ -418,6 +425,8 @@ internal sealed partial class AlertEvaluator : IHostedService, IDisposable
         _leases.OwnershipChanged -= OnOwnershipChanged;
         _events.ReadingStored -= OnReading;
         _events.PresenceChanged -= OnPresence;
+        _events.RemoteReadingStored -= OnRemoteReading;
+        _events.RemotePresenceChanged -= OnRemotePresence;
         _calls.CallChanged -= OnCall;
         _timer?.Dispose();
     }

@@ -1,19 +1,23 @@
 using IotWs.Gateway.Configuration;
+using IotWs.Gateway.Devices;
 using IotWs.Gateway.Rpc;
 using Microsoft.Extensions.Options;
 
 namespace IotWs.Gateway.Cluster;
 
 /// <summary>
-/// The lease owner's clean-up after a node that died (heartbeat older than NodeTimeout, or its will): the calls that
-/// node had sent fail as gateway_restarted — nobody is left to hear their answers. Runs when a node leaves and, as a
-/// safety net for nodes that died while no owner was watching, every NodeTimeout for nodes that are not alive.
-/// Nothing runs on a single gateway.
+/// The lease owner's clean-up after a node that died (heartbeat older than NodeTimeout, or its will): the devices it
+/// held and that did not reconnect elsewhere go offline (one presence change, written and published by the owner,
+/// which also judges the offline alert rules), and the calls that node had sent fail as gateway_restarted — nobody
+/// is left to hear their answers. Runs when a node leaves and, for the calls, as a safety net for nodes that died
+/// while no owner was watching, every NodeTimeout. Nothing runs on a single gateway.
 /// </summary>
 internal sealed partial class DeadNodeCleanup(
     IClusterBus bus,
     IClusterLeases leases,
     DeviceCalls calls,
+    DeviceOwnership owners,
+    PresenceTracker presence,
     IOptions<GatewayOptions> options,
     TimeProvider time,
     ILogger<DeadNodeCleanup> logger) : BackgroundService
@@ -74,17 +78,39 @@ internal sealed partial class DeadNodeCleanup(
 
     private void OnNodeLeft(ClusterNode node)
     {
-        if (!leases.IsOwner(ClusterWork.RpcRecovery)) return;
+        if (!leases.IsOwner(ClusterWork.OfflineDetection)) return;
+        // The devices it held, read now: the ownership map still has them when NodeLeft is raised.
+        var devices = owners.DevicesOf(node.NodeId);
         // Off the bus's receive loop: this writes to the database.
         _ = Task.Run(() =>
         {
-            NodeDied(logger, node.NodeId);
+            NodeDied(logger, node.NodeId, devices.Count);
+            MarkOffline(node.NodeId, devices);
             Sweep();
         });
     }
 
-    [LoggerMessage(1420, LogLevel.Warning, "Node {NodeId} left the cluster: the owner cleans up after it")]
-    private static partial void NodeDied(ILogger logger, string nodeId);
+    /// <summary>Takes offline the devices a dead node held, unless they have a connection again (here or, per the ownership map, elsewhere).</summary>
+    internal int MarkOffline(string nodeId, IReadOnlyCollection<string> devices)
+    {
+        var marked = 0;
+        foreach (var deviceId in devices)
+        {
+            try
+            {
+                if (owners.NodeOf(deviceId) is not null) continue;
+                if (presence.MarkOffline(deviceId, $"node {nodeId} stopped")) marked++;
+            }
+            catch (Exception e)
+            {
+                SweepFailed(logger, e);
+            }
+        }
+        return marked;
+    }
+
+    [LoggerMessage(1420, LogLevel.Warning, "Node {NodeId} left the cluster holding {Devices} devices: the owner cleans up after it")]
+    private static partial void NodeDied(ILogger logger, string nodeId, int devices);
 
     [LoggerMessage(1421, LogLevel.Warning, "Failed {Count} calls that nodes no longer alive had sent (gateway_restarted)")]
     private static partial void CallsFailed(ILogger logger, int count);

@@ -1,0 +1,126 @@
+using IotWs.Gateway.Cluster;
+using IotWs.Gateway.Storage;
+using IotWs.Gateway.Tests.Infrastructure;
+using static IotWs.Gateway.Tests.Rpc.RpcSteps;
+
+namespace IotWs.Gateway.Tests.Cluster;
+
+/// <summary>RPC across two in-process nodes on one real PostgreSQL and one real Mosquitto: the device is on A, the technician on B.</summary>
+[Collection(PostgresCollection.Name)]
+public sealed class ClusterRpcTests(PostgresFixture postgres)
+{
+    private static async Task WaitUntilBKnowsAsync(OwnerNodes.Node b, string deviceId, string? node) =>
+        await OwnerNodes.EventuallyAsync(() => b.Service<IDeviceOwners>().NodeOf(deviceId) == node, $"node-b sees {deviceId} on {node ?? "no node"}");
+
+    [OwnerClusterFact]
+    public async Task A_ping_on_node_b_is_answered_by_the_device_connected_to_node_a()
+    {
+        await using var cluster = await OwnerNodes.StartAsync(postgres);
+        var a = await cluster.StartNodeAsync("node-a", Fast);
+        var b = await cluster.StartNodeAsync("node-b", Fast);
+        var token = a.Gateway.AddDevice("esp-1");
+        using var http = b.Gateway.Http(b.Gateway.AddKey("technician", "tech-anna"));
+        await using var device = await a.Gateway.ConnectDeviceAsync("esp-1", token);
+        await WaitUntilBKnowsAsync(b, "esp-1", "node-a");
+
+        var post = PostAsync(http, "esp-1", new { endpoint = "ping" });
+        var request = await device.ReceiveAsync("request");
+        Assert.Equal("ping", request.GetProperty("endpoint").GetString());
+        await AnswerAsync(device, request, new { pong = true });
+        var (status, call, _) = await post;
+
+        Assert.Equal(200, status);
+        Assert.Equal("succeeded", call.GetProperty("status").GetString());
+        Assert.True(call.GetProperty("result").GetProperty("pong").GetBoolean());
+        Assert.Equal("tech-anna", call.GetProperty("caller").GetString());
+        Assert.Equal(["sent", "succeeded"], Statuses(call));
+        Assert.Equal(request.GetProperty("requestId").GetString(), call.GetProperty("id").GetString());
+        // The node that sent the call is the one recording it: a restart of B fails it, not one of A.
+        Assert.Equal("node-b", b.Service<IRpcCallStore>().Get(call.GetProperty("id").GetString()!)!.Node);
+        Assert.Equal(0, Pending(a.Gateway));
+        Assert.Equal(0, Pending(b.Gateway));
+        // The same call in the audit log of either node.
+        Assert.Equal("succeeded", (await GetCallAsync(a.Gateway.Http(a.Gateway.AddKey("technician")), call.GetProperty("id").GetString()!)).GetProperty("status").GetString());
+    }
+
+    [OwnerClusterFact]
+    public async Task A_call_on_node_b_that_the_device_on_a_never_answers_times_out_as_on_one_gateway()
+    {
+        await using var cluster = await OwnerNodes.StartAsync(postgres);
+        var a = await cluster.StartNodeAsync("node-a", Fast);
+        var b = await cluster.StartNodeAsync("node-b", Fast);
+        var token = a.Gateway.AddDevice("esp-1");
+        using var http = b.Gateway.Http(b.Gateway.AddKey("technician"));
+        await using var device = await a.Gateway.ConnectDeviceAsync("esp-1", token);
+        await WaitUntilBKnowsAsync(b, "esp-1", "node-a");
+
+        var post = PostAsync(http, "esp-1", new { endpoint = "ping", timeoutMs = 1000 });
+        await device.ReceiveAsync("request");
+        var (status, call, _) = await post;
+
+        Assert.Equal(504, status);
+        Assert.Equal("timeout", call.GetProperty("status").GetString());
+        Assert.Equal(["sent", "timeout"], Statuses(call));
+        Assert.Equal(0, Pending(a.Gateway));
+        Assert.Equal(0, Pending(b.Gateway));
+    }
+
+    [OwnerClusterFact]
+    public async Task A_call_on_node_b_for_a_device_connected_nowhere_fails_device_offline()
+    {
+        await using var cluster = await OwnerNodes.StartAsync(postgres);
+        var a = await cluster.StartNodeAsync("node-a", Fast);
+        var b = await cluster.StartNodeAsync("node-b", Fast);
+        a.Gateway.AddDevice("esp-1");
+        using var http = b.Gateway.Http(b.Gateway.AddKey("technician"));
+
+        var (_, call, _) = await PostAsync(http, "esp-1", new { endpoint = "ping" });
+        Assert.Equal("failed", call.GetProperty("status").GetString());
+        Assert.Equal("device_offline", call.GetProperty("error").GetString());
+    }
+
+    [OwnerClusterFact]
+    public async Task A_persistent_call_queued_on_node_b_is_delivered_when_the_device_connects_to_node_a()
+    {
+        await using var cluster = await OwnerNodes.StartAsync(postgres);
+        var a = await cluster.StartNodeAsync("node-a", Fast);
+        var b = await cluster.StartNodeAsync("node-b", Fast);
+        var token = a.Gateway.AddDevice("esp-1");
+        using var http = b.Gateway.Http(b.Gateway.AddKey("technician"));
+
+        var (status, queued, _) = await PostAsync(http, "esp-1", new { endpoint = "get_sensor_status", persistent = true, ttlSeconds = 60 });
+        Assert.Equal(202, status);
+        var id = queued.GetProperty("id").GetString()!;
+
+        await using var device = await a.Gateway.ConnectDeviceAsync("esp-1", token);
+        var request = await device.ReceiveAsync("request");
+        Assert.Equal(id, request.GetProperty("requestId").GetString());
+        await AnswerAsync(device, request, new { temperature = 20.0 });
+
+        var call = await WaitForStatusAsync(http, id, "succeeded");
+        Assert.Equal(["queued", "sent", "succeeded"], Statuses(call));
+        // Delivered (and so sent) by the node holding the device.
+        Assert.Equal("node-a", b.Service<IRpcCallStore>().Get(id)!.Node);
+    }
+
+    [OwnerClusterFact]
+    public async Task A_persistent_call_made_on_node_b_while_the_device_is_on_node_a_is_delivered_at_once_and_answered()
+    {
+        await using var cluster = await OwnerNodes.StartAsync(postgres);
+        var a = await cluster.StartNodeAsync("node-a", Fast);
+        var b = await cluster.StartNodeAsync("node-b", Fast);
+        var token = a.Gateway.AddDevice("esp-1");
+        using var http = b.Gateway.Http(b.Gateway.AddKey("technician"));
+        await using var device = await a.Gateway.ConnectDeviceAsync("esp-1", token);
+        await WaitUntilBKnowsAsync(b, "esp-1", "node-a");
+
+        // As on one gateway: the device is connected, so the POST waits for the outcome.
+        var post = PostAsync(http, "esp-1", new { endpoint = "ping", persistent = true, ttlSeconds = 60 });
+        await AnswerAsync(device, await device.ReceiveAsync("request"), new { pong = true });
+        var (status, call, _) = await post;
+
+        Assert.Equal(200, status);
+        Assert.Equal("succeeded", call.GetProperty("status").GetString());
+        Assert.Equal(["queued", "sent", "succeeded"], Statuses(call));
+    }
+}
