@@ -124,9 +124,14 @@ internal sealed partial class AlertEvaluator : IHostedService, IDisposable
 
     public IReadOnlyList<AlertRule> Rules => _options.Enabled ? _options.Rules : [];
 
+    /// <summary>Active alerts; a cluster node that does not judge reads the owner's from the shared store.</summary>
     public int ActiveCount
     {
-        get { lock (_gate) return _conditions.Values.Count(c => c.Active is not null); }
+        get
+        {
+            if (!_leases.IsOwner(ClusterWork.Alerts)) return _store.List(Alert.Active, null, int.MaxValue).Count;
+            lock (_gate) return _conditions.Values.Count(c => c.Active is not null);
+        }
     }
 
     public Task StartAsync(CancellationToken cancellationToken)

@@ -48,6 +48,14 @@ public sealed class OwnerAlertTests(PostgresFixture postgres)
         // Either node lists the same alerts (they are in the shared database).
         var listed = JsonDocument.Parse(await b.Gateway.Http(b.Gateway.AddKey("viewer")).GetStringAsync("/api/alerts?state=active")).RootElement;
         Assert.Equal(["esp-on-a", "esp-on-b"], listed.EnumerateArray().Select(x => x.GetProperty("deviceId").GetString()).Order(StringComparer.Ordinal));
+        foreach (var node in new[] { a, b })
+        {
+            await OwnerNodes.EventuallyAsync(async () =>
+            {
+                var status = JsonDocument.Parse(await node.Gateway.Http(node.Gateway.AddKey("viewer")).GetStringAsync("/api/status")).RootElement;
+                return status.GetProperty("alerts").GetProperty("active").GetInt32() == 2;
+            }, $"/api/status on {node.NodeId} counts the 2 active alerts");
+        }
     }
 
     [OwnerClusterFact]
