@@ -248,7 +248,7 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
     private async Task<RpcCall> WaitSettledAsync(RpcCall call, CancellationToken ct)
     {
         if (call.IsSettled) return call;
-        if (call.Status == RpcStatuses.Queued && !CanDeliver(call.DeviceId) && !_channel.IsConnected(call.DeviceId)) return call;
+        if (call.Status == RpcStatuses.Queued && !CanDeliver(call.DeviceId) && !DeliveredElsewhere(call.DeviceId)) return call;
         var settled = new TaskCompletionSource<RpcCall>(TaskCreationOptions.RunContinuationsAsynchronously);
         void OnChanged(RpcCall changed)
         {
@@ -262,7 +262,7 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
             if (current.IsSettled) return current;
             var wait = TimeSpan.FromMilliseconds(call.TimeoutMs) + WaitGrace;
             // A call delivered by another node (persistent, device connected there) changes in the shared database only.
-            if (_node is not null && !CanDeliver(call.DeviceId)) return await PollSettledAsync(call.Id, settled.Task, wait, ct) ?? current;
+            if (DeliveredElsewhere(call.DeviceId)) return await PollSettledAsync(call.Id, settled.Task, wait, ct) ?? current;
             try
             {
                 return await settled.Task.WaitAsync(wait, _time, ct);
@@ -344,6 +344,10 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
 
     private bool CanDeliver(string deviceId) =>
         _registry.FindDevice(deviceId) is { } session && !session.TryGetItem(RebootAcknowledgedItem, out _) && _channel.IsConnected(deviceId);
+
+    /// <summary>Cluster: the device is connected to another node, which delivers its queued calls (never on a single gateway).</summary>
+    private bool DeliveredElsewhere(string deviceId) =>
+        _node is not null && _registry.FindDevice(deviceId) is null && _channel.IsConnected(deviceId);
 
     /// <summary>Starts the device's delivery loop, or asks the running one to look again: one loop per device keeps queued calls in order.</summary>
     private void Kick(string deviceId)

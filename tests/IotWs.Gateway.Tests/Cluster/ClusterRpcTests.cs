@@ -123,4 +123,30 @@ public sealed class ClusterRpcTests(PostgresFixture postgres)
         Assert.Equal("succeeded", call.GetProperty("status").GetString());
         Assert.Equal(["queued", "sent", "succeeded"], Statuses(call));
     }
+
+    [OwnerClusterFact]
+    public async Task A_call_routed_to_a_node_that_dies_before_answering_fails_device_disconnected_at_once()
+    {
+        await using var cluster = await OwnerNodes.StartAsync(postgres);
+        var b = await cluster.StartNodeAsync("node-b", Fast);
+        b.Gateway.AddDevice("esp-g");
+        using var http = b.Gateway.Http(b.Gateway.AddKey("technician"));
+        // The device's node is one the test controls: it takes the request and then dies without answering.
+        await using var ghost = await GhostNode.ConnectAsync(cluster.Broker.Port, "node-ghost", withWill: true);
+        await ghost.HeartbeatAsync(devices: 1);
+        await ghost.PublishAsync("devices/esp-g/owner", System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new { nodeId = "node-ghost", clientId = "c-ghost-1", at = DateTimeOffset.UtcNow }));
+        await WaitUntilBKnowsAsync(b, "esp-g", "node-ghost");
+
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var post = PostAsync(http, "esp-g", new { endpoint = "ping", timeoutMs = 30000 });
+        await OwnerNodes.EventuallyAsync(() => Pending(b.Gateway) == 1, "node-b waits for node-ghost's answer");
+        ghost.CutConnection();
+        var (_, call, _) = await post;
+
+        Assert.Equal("failed", call.GetProperty("status").GetString());
+        Assert.Equal("device_disconnected", call.GetProperty("error").GetString());
+        Assert.Equal(["sent", "failed"], Statuses(call));
+        Assert.True(started.Elapsed < TimeSpan.FromSeconds(15), $"failed after {started.Elapsed}, not at the 30 s timeout");
+        Assert.Equal(0, Pending(b.Gateway));
+    }
 }
