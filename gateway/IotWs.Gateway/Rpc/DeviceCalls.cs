@@ -28,6 +28,9 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
     private static readonly TimeSpan WaitGrace = TimeSpan.FromSeconds(2);
     // How often a waiting POST looks at a call another node is delivering.
     private static readonly TimeSpan ClusterPollInterval = TimeSpan.FromMilliseconds(100);
+    // A find-or-create takes milliseconds; the lease outlives a stalled holder only this long.
+    private static readonly TimeSpan IdempotencyClaimLength = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan IdempotencyClaimWait = TimeSpan.FromSeconds(5);
 
     private readonly IRpcCallStore _store;
     private readonly IDeviceRequestChannel _channel;
@@ -37,6 +40,7 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
     private readonly int _maxPayloadSize;
     private readonly TimeProvider _time;
     private readonly ILogger<DeviceCalls> _logger;
+    private readonly ILeaseStore _leaseStore;
     // The node that sends this process's calls (null on a single gateway): recorded with each call it sends.
     private readonly string? _node;
     private readonly Lock _createGate = new();
@@ -52,8 +56,10 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
         IOptions<GatewayOptions> gatewayOptions,
         TimeProvider time,
         IClusterLeases leases,
+        ILeaseStore leaseStore,
         ILogger<DeviceCalls> logger)
     {
+        _leaseStore = leaseStore;
         _store = store;
         _channel = channel;
         _identities = identities;
@@ -98,9 +104,11 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
         RpcCall call;
         DeviceRequest? direct = null;
         var created = false;
-        // One gate for find-or-create: two requests with the same idempotencyKey must not both create a call.
+        // One gate for find-or-create: two requests with the same idempotencyKey must not both create a call
+        // (in a cluster also across nodes: a short lease on the key in the shared database).
         lock (_createGate)
         {
+            using var claim = ClaimIdempotencyKey(request);
             var now = _time.GetUtcNow();
             var existing = request.IdempotencyKey is { } key ? (_store.FindByIdempotencyKey(request.DeviceId, key, now) is { } found ? RpcCall.FromRow(found) : null) : null;
             if (existing is not null)
@@ -148,6 +156,31 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
             if (!CanDeliver(request.DeviceId)) _channel.QueuedFor(request.DeviceId);
         }
         return await WaitSettledAsync(call, ct);
+    }
+
+    /// <summary>
+    /// Cluster: holds the lease "rpc-idempotency:{device}:{key}" while this node finds or creates the call, so a retry
+    /// that reached another node at the same moment finds this call instead of making a second one. Null on a single
+    /// gateway (the process's gate is enough) and for calls without a key. A node that dies holding it frees it at expiry.
+    /// </summary>
+    private IDisposable? ClaimIdempotencyKey(DeviceCallRequest request)
+    {
+        if (_node is null || request.IdempotencyKey is not { } key) return null;
+        var name = $"rpc-idempotency:{request.DeviceId}:{key}";
+        var giveUp = _time.GetUtcNow() + IdempotencyClaimWait;
+        while (true)
+        {
+            var now = _time.GetUtcNow();
+            if (_leaseStore.TryAcquire(name, _node, now, now + IdempotencyClaimLength)) return new Claim(_leaseStore, name, _node);
+            // Held elsewhere only for one find-or-create; past the wait, go on as a single node would.
+            if (now >= giveUp) return null;
+            Thread.Sleep(20);
+        }
+    }
+
+    private sealed class Claim(ILeaseStore store, string name, string holder) : IDisposable
+    {
+        public void Dispose() => store.Release(name, holder);
     }
 
     /// <summary>A connection authenticated: a device that came back confirms its reboots and receives its queued calls.</summary>
@@ -262,7 +295,8 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
             if (current.IsSettled) return current;
             var wait = TimeSpan.FromMilliseconds(call.TimeoutMs) + WaitGrace;
             // A call delivered by another node (persistent, device connected there) changes in the shared database only.
-            if (DeliveredElsewhere(call.DeviceId)) return await PollSettledAsync(call.Id, settled.Task, wait, ct) ?? current;
+            // Also a call another node sent (found by its idempotencyKey): that node records its outcome.
+            if (DeliveredElsewhere(call.DeviceId) || (_node is not null && call.Node is { } sender && sender != _node)) return await PollSettledAsync(call.Id, settled.Task, wait, ct) ?? current;
             try
             {
                 return await settled.Task.WaitAsync(wait, _time, ct);

@@ -149,4 +149,65 @@ public sealed class ClusterRpcTests(PostgresFixture postgres)
         Assert.True(started.Elapsed < TimeSpan.FromSeconds(15), $"failed after {started.Elapsed}, not at the 30 s timeout");
         Assert.Equal(0, Pending(b.Gateway));
     }
+
+    [OwnerClusterFact]
+    public async Task The_same_idempotency_key_posted_on_both_nodes_at_once_makes_one_call_and_one_request_to_the_device()
+    {
+        await using var cluster = await OwnerNodes.StartAsync(postgres);
+        var a = await cluster.StartNodeAsync("node-a", Fast);
+        // Node B looks the key up and then dawdles before creating the call: the window in which A's retry arrives.
+        var bLookedUp = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var b = await cluster.StartNodeAsync("node-b", builder => builder.Services.AddSingleton<IRpcCallStore>(sp =>
+            SlowIdempotencyLookup.Wrap(sp.GetRequiredService<IotWs.Gateway.Storage.Postgres.PostgresRpcCallStore>(), bLookedUp)), Fast);
+        var token = a.Gateway.AddDevice("esp-1");
+        using var httpA = a.Gateway.Http(a.Gateway.AddKey("technician"));
+        using var httpB = b.Gateway.Http(b.Gateway.AddKey("technician"));
+        await using var device = await a.Gateway.ConnectDeviceAsync("esp-1", token);
+        await WaitUntilBKnowsAsync(b, "esp-1", "node-a");
+
+        var body = new { endpoint = "ping", idempotencyKey = "retry-1" };
+        var onB = PostAsync(httpB, "esp-1", body);
+        await bLookedUp.Task;
+        var onA = PostAsync(httpA, "esp-1", body);
+        var request = await device.ReceiveAsync("request");
+        await AnswerAsync(device, request, new { pong = true });
+        var results = await Task.WhenAll(onB, onA);
+
+        Assert.True(await device.NothingOfTypeAsync("request", TimeSpan.FromMilliseconds(500)), "the device got a second request for one idempotencyKey");
+        Assert.All(results, r => Assert.Equal(request.GetProperty("requestId").GetString(), r.Body.GetProperty("id").GetString()));
+        Assert.All(results, r => Assert.Equal("succeeded", r.Body.GetProperty("status").GetString()));
+        Assert.Equal(1L, await cluster.ScalarAsync<long>("SELECT count(*) FROM rpc_calls"));
+        Assert.Equal(0L, await cluster.ScalarAsync<long>("SELECT count(*) FROM leases WHERE name LIKE 'rpc-idempotency:%'"));
+    }
+
+    /// <summary>The real call store, except that an idempotency lookup waits 500 ms after answering (once): a slow node.</summary>
+    public class SlowIdempotencyLookup : System.Reflection.DispatchProxy
+    {
+        private IRpcCallStore _inner = null!;
+        private TaskCompletionSource _lookedUp = null!;
+
+        public static IRpcCallStore Wrap(IRpcCallStore inner, TaskCompletionSource lookedUp)
+        {
+            var proxy = Create<IRpcCallStore, SlowIdempotencyLookup>();
+            var self = (SlowIdempotencyLookup)(object)proxy;
+            self._inner = inner;
+            self._lookedUp = lookedUp;
+            return proxy;
+        }
+
+        protected override object? Invoke(System.Reflection.MethodInfo? targetMethod, object?[]? args)
+        {
+            object? result;
+            try
+            {
+                result = targetMethod!.Invoke(_inner, args);
+            }
+            catch (System.Reflection.TargetInvocationException e) when (e.InnerException is not null)
+            {
+                throw e.InnerException;
+            }
+            if (targetMethod.Name == nameof(IRpcCallStore.FindByIdempotencyKey) && _lookedUp.TrySetResult()) Thread.Sleep(500);
+            return result;
+        }
+    }
 }

@@ -43,10 +43,17 @@ internal sealed class OwnerNodes : IAsyncDisposable
         .. more,
     ];
 
-    public async Task<Node> StartNodeAsync(string nodeId, params string[] more)
+    public Task<Node> StartNodeAsync(string nodeId, params string[] more) => StartNodeAsync(nodeId, null, more);
+
+    /// <summary>Starts a node with a hook on its builder (e.g. to wrap one of its stores).</summary>
+    public async Task<Node> StartNodeAsync(string nodeId, Action<WebApplicationBuilder>? configure, params string[] more)
     {
         var logs = new CapturedLogs();
-        var gateway = await TestGateway.StartAsync(null, logs.AddTo, Settings(nodeId, more));
+        var gateway = await TestGateway.StartAsync(null, b =>
+        {
+            logs.AddTo(b);
+            configure?.Invoke(b);
+        }, Settings(nodeId, more));
         var node = new Node(nodeId, gateway, logs);
         lock (_nodes) _nodes.Add(node);
         return node;
