@@ -20,6 +20,7 @@ public sealed class ClusterFixture : IAsyncLifetime
     public static readonly string[] DeviceIds =
     [
         "stream-0", "stream-1", "stream-2", "stream-3",
+        "live-1", "takeover-1", "status-1", "ping-1", "queued-1", "alert-1",
     ];
 
     private readonly Dictionary<string, string> _tokens = [];
@@ -50,20 +51,37 @@ public sealed class ClusterFixture : IAsyncLifetime
         _broker = await MosquittoBroker.StartAsync(persistent: false);
         await ProvisionAsync();
 
-        var nodes = new[] { "node-a", "node-b", "node-c" }.Select(name => new GatewayNode(name, TestGateway.NewDataDir(), Settings())).ToArray();
+        var nodes = new[] { "node-a", "node-b", "node-c" }.Select(name => new GatewayNode(name, TestGateway.NewDataDir(), Settings(name))).ToArray();
         await Task.WhenAll(nodes.Select(n => n.StartAsync()));
         Nodes = nodes;
         _proxy = await HaproxyServer.StartAsync(nodes.Select(n => (n.Name, n.Port)).ToArray());
     }
 
-    /// <summary>What every node is started with: the shared database, fast commits, no rate limit in the way of a stream.</summary>
-    private string[] Settings() =>
+    /// <summary>
+    /// What every node is started with: the shared database and broker, its own node id, heartbeats fast enough for a
+    /// test to see a node die (4 × 250 ms), fast commits and no rate limit in the way of a stream.
+    /// </summary>
+    private string[] Settings(string nodeId) =>
     [
+        "Cluster:Enabled=true",
+        "Cluster:NodeId=" + nodeId,
+        "Cluster:Mqtt:Host=127.0.0.1",
+        "Cluster:Mqtt:Port=" + _broker!.Port.ToString(CultureInfo.InvariantCulture),
+        "Cluster:HeartbeatInterval=00:00:00.250",
+        "Cluster:NodeTimeout=00:00:01",
         "Storage:Provider=Postgres",
         "Storage:ConnectionString=" + ConnectionString,
         "Storage:CommitInterval=00:00:00.020",
         "RateLimit:MessagesPerSecond=100000",
         "RateLimit:Burst=100000",
+        "Rpc:SweepInterval=00:00:00.050",
+        // One rule, for one device: no other test raises an alert.
+        "Alerts:Rules:0:Name=cluster-hot",
+        "Alerts:Rules:0:Metric=temperature",
+        "Alerts:Rules:0:Comparison=above",
+        "Alerts:Rules:0:Threshold=40",
+        "Alerts:Rules:0:DeviceId=alert-1",
+        "Alerts:CheckInterval=00:00:00.200",
     ];
 
     /// <summary>`devices import` and `keys add` run as their own processes with the same storage keys as the nodes.</summary>
