@@ -50,6 +50,7 @@ public static class GatewayServices
 
         // Storage and identities
         services.AddStorage();
+        services.AddLeases();
         services.AddSingleton<IdentityStore>();
         services.AddGatewayAuthentication();
         services.AddHostedService<FirstStartAdminKey>();

@@ -1,4 +1,5 @@
 using System.Globalization;
+using IotWs.Gateway.Cluster;
 using IotWs.Gateway.Connections;
 using IotWs.Gateway.Devices;
 using IotWs.Gateway.PubSub;
@@ -16,7 +17,9 @@ namespace IotWs.Gateway.Alerts;
 /// active once raised (published once), cleared once the value is back past the hysteresis
 /// (published once). Offline rules also: wait OfflineGrace by default, stay quiet through a reboot a
 /// technician asked for until it is confirmed or not, and summarise a flapping device in one alert.
-/// Time is the registered TimeProvider's.
+/// Time is the registered TimeProvider's. In a cluster only the owner lease's holder judges (it hears every node's
+/// readings and presence changes through the bus), so an alert is raised once; a node that takes the lease over
+/// picks up the active alerts from the shared store (conditions still pending start their wait again).
 /// </summary>
 internal sealed partial class AlertEvaluator : IHostedService, IDisposable
 {
@@ -44,6 +47,7 @@ internal sealed partial class AlertEvaluator : IHostedService, IDisposable
     private readonly IAlertStore _store;
     private readonly TimeProvider _time;
     private readonly ILogger<AlertEvaluator> _logger;
+    private readonly IClusterLeases _leases;
     private readonly Dictionary<(string Rule, string DeviceId), Condition> _conditions = [];
     // deviceId → who asked for the reboot the device acknowledged and has not yet come back from.
     private readonly Dictionary<string, string> _rebooting = new(StringComparer.Ordinal);
@@ -52,7 +56,7 @@ internal sealed partial class AlertEvaluator : IHostedService, IDisposable
     private ITimer? _timer;
     private bool _disposed;
 
-    public AlertEvaluator(IOptions<AlertOptions> options, GatewayEvents events, DeviceCalls calls, ITopicBroker broker, IAlertStore store, TimeProvider time, ILogger<AlertEvaluator> logger)
+    public AlertEvaluator(IOptions<AlertOptions> options, GatewayEvents events, DeviceCalls calls, ITopicBroker broker, IAlertStore store, TimeProvider time, IClusterLeases leases, ILogger<AlertEvaluator> logger)
     {
         _options = options.Value;
         _events = events;
@@ -61,31 +65,58 @@ internal sealed partial class AlertEvaluator : IHostedService, IDisposable
         _store = store;
         _time = time;
         _logger = logger;
+        _leases = leases;
 
-        // Alerts active before a restart stay active (and are not raised again); those of a rule that no
-        // longer exists are closed.
-        var rules = Rules.ToDictionary(r => r.Name, StringComparer.Ordinal);
-        foreach (var alert in store.List(Alert.Active, null, int.MaxValue).Select(Alert.FromRow))
-        {
-            if (rules.ContainsKey(alert.Rule))
-            {
-                var restored = new Condition { Active = alert, Offline = alert.Metric == AlertMetrics.Offline && alert.Occurrences == 1 };
-                // A flapping summary counts its quiet window from the restart.
-                if (restored.Flapping) restored.BackOnlineAt = time.GetUtcNow();
-                _conditions[(alert.Rule, alert.DeviceId)] = restored;
-            }
-            else
-            {
-                store.Save((alert with { State = Alert.Cleared, ClearedAt = time.GetUtcNow(), Resolution = "rule removed from configuration" }).ToRow());
-            }
-        }
+        if (leases.IsOwner(ClusterWork.Alerts)) Restore();
+        leases.OwnershipChanged += OnOwnershipChanged;
 
         if (_options.Enabled)
         {
             events.ReadingStored += OnReading;
             events.PresenceChanged += OnPresence;
+            // Cluster: other nodes' readings and presence changes, so the owner judges the whole fleet.
+            events.RemoteReadingStored += OnRemoteReading;
+            events.RemotePresenceChanged += OnRemotePresence;
             calls.CallChanged += OnCall;
         }
+    }
+
+    /// <summary>
+    /// Alerts active before a restart (or raised by the previous lease owner) stay active and are not raised again;
+    /// those of a rule that no longer exists are closed.
+    /// </summary>
+    private void Restore()
+    {
+        var rules = Rules.ToDictionary(r => r.Name, StringComparer.Ordinal);
+        lock (_gate)
+        {
+            _conditions.Clear();
+            foreach (var alert in _store.List(Alert.Active, null, int.MaxValue).Select(Alert.FromRow))
+            {
+                if (rules.ContainsKey(alert.Rule))
+                {
+                    var restored = new Condition { Active = alert, Offline = alert.Metric == AlertMetrics.Offline && alert.Occurrences == 1 };
+                    // A flapping summary counts its quiet window from the restart.
+                    if (restored.Flapping) restored.BackOnlineAt = _time.GetUtcNow();
+                    _conditions[(alert.Rule, alert.DeviceId)] = restored;
+                }
+                else
+                {
+                    _store.Save((alert with { State = Alert.Cleared, ClearedAt = _time.GetUtcNow(), Resolution = "rule removed from configuration" }).ToRow());
+                }
+            }
+        }
+    }
+
+    /// <summary>Taking the lease over: start from what the store holds; losing it: judge nothing until taken again.</summary>
+    private void OnOwnershipChanged(bool owner)
+    {
+        if (owner)
+        {
+            Restore();
+            return;
+        }
+        lock (_gate) _conditions.Clear();
     }
 
     /// <summary>Raised after an alert is raised, updated, acknowledged or cleared (for bridges and the switchboard).</summary>
@@ -93,9 +124,14 @@ internal sealed partial class AlertEvaluator : IHostedService, IDisposable
 
     public IReadOnlyList<AlertRule> Rules => _options.Enabled ? _options.Rules : [];
 
+    /// <summary>Active alerts; a cluster node that does not judge reads the owner's from the shared store.</summary>
     public int ActiveCount
     {
-        get { lock (_gate) return _conditions.Values.Count(c => c.Active is not null); }
+        get
+        {
+            if (!_leases.IsOwner(ClusterWork.Alerts)) return _store.List(Alert.Active, null, int.MaxValue).Count;
+            lock (_gate) return _conditions.Values.Count(c => c.Active is not null);
+        }
     }
 
     public Task StartAsync(CancellationToken cancellationToken)
@@ -117,6 +153,7 @@ internal sealed partial class AlertEvaluator : IHostedService, IDisposable
     /// <summary>Judges one stored reading against the temperature and humidity rules.</summary>
     public void OnReading(StoredReading reading)
     {
+        if (!_leases.IsOwner(ClusterWork.Alerts)) return;
         var now = _time.GetUtcNow();
         lock (_gate)
         {
@@ -135,9 +172,14 @@ internal sealed partial class AlertEvaluator : IHostedService, IDisposable
         }
     }
 
+    private void OnRemoteReading(StoredReading reading, string nodeId) => OnReading(reading);
+
+    private void OnRemotePresence(PresenceChange change, string nodeId) => OnPresence(change);
+
     /// <summary>Offline rules: pending from the offline change, cleared when the device is online again; disconnects counted for flapping.</summary>
     public void OnPresence(PresenceChange change)
     {
+        if (!_leases.IsOwner(ClusterWork.Alerts)) return;
         var now = _time.GetUtcNow();
         lock (_gate)
         {
@@ -182,6 +224,7 @@ internal sealed partial class AlertEvaluator : IHostedService, IDisposable
     /// <summary>Raises offline alerts whose wait has passed and clears flapping summaries of devices stable again; runs on the timer.</summary>
     public void Check()
     {
+        if (!_leases.IsOwner(ClusterWork.Alerts)) return;
         var now = _time.GetUtcNow();
         lock (_gate)
         {
@@ -384,8 +427,11 @@ internal sealed partial class AlertEvaluator : IHostedService, IDisposable
     {
         if (_disposed) return;
         _disposed = true;
+        _leases.OwnershipChanged -= OnOwnershipChanged;
         _events.ReadingStored -= OnReading;
         _events.PresenceChanged -= OnPresence;
+        _events.RemoteReadingStored -= OnRemoteReading;
+        _events.RemotePresenceChanged -= OnRemotePresence;
         _calls.CallChanged -= OnCall;
         _timer?.Dispose();
     }

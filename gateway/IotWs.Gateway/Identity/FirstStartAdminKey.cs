@@ -5,22 +5,49 @@ using Microsoft.Extensions.Options;
 
 namespace IotWs.Gateway.Identity;
 
-/// <summary>On a first start with no admin key, creates one in an owner-only file and says where it is.</summary>
-internal sealed class FirstStartAdminKey(IdentityStore identities, IOptions<GatewayOptions> options, ILogger<FirstStartAdminKey> logger) : IHostedService
+/// <summary>
+/// On a first start with no admin key, creates one in an owner-only file and says where it is. Gateways starting
+/// together on one empty database race for the same name: the key name is taken by exactly one of them (an insert
+/// that finds the name taken fails), and the others see the admin key it made and start without one of their own.
+/// </summary>
+internal sealed partial class FirstStartAdminKey(IdentityStore identities, IOptions<GatewayOptions> options, ILogger<FirstStartAdminKey> logger) : IHostedService
 {
     public const string KeyFileName = "admin.key";
+    // Each lost race means another gateway just made a key; a few rounds settle any number of nodes starting together.
+    private const int MaxAttempts = 10;
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        if (identities.HasActiveAdminKey()) return Task.CompletedTask;
-        var path = Path.GetFullPath(Path.Combine(options.Value.DataDirectory, KeyFileName));
-        var name = "admin";
-        for (var i = 2; identities.ListKeys().Any(k => k.Name == name); i++) name = $"admin-{i}";
-        var key = identities.AddKey(name, Roles.Admin);
-        WriteOwnerOnly(path, key + "\n");
-        logger.LogWarning("No admin key existed: created key '{KeyName}' and wrote it to {KeyFile} (readable only by this user). Log in to the dashboard with it.", name, path);
-        return Task.CompletedTask;
+        for (var attempt = 1; attempt <= MaxAttempts; attempt++)
+        {
+            if (identities.HasActiveAdminKey()) return Task.CompletedTask;
+            var name = "admin";
+            for (var i = 2; identities.ListKeys().Any(k => k.Name == name); i++) name = $"admin-{i}";
+            string key;
+            try
+            {
+                key = identities.AddKey(name, Roles.Admin);
+            }
+            catch (IdentityException) when (identities.ListKeys().Any(k => k.Name == name))
+            {
+                // Another gateway on the same database inserted this name between our look and our insert.
+                if (identities.HasActiveAdminKey())
+                {
+                    CreatedElsewhere(logger, name);
+                    return Task.CompletedTask;
+                }
+                continue;
+            }
+            var path = Path.GetFullPath(Path.Combine(options.Value.DataDirectory, KeyFileName));
+            WriteOwnerOnly(path, key + "\n");
+            logger.LogWarning("No admin key existed: created key '{KeyName}' and wrote it to {KeyFile} (readable only by this user). Log in to the dashboard with it.", name, path);
+            return Task.CompletedTask;
+        }
+        throw new InvalidOperationException($"Could not create a first admin key in {MaxAttempts} attempts: other gateways kept taking the name.");
     }
+
+    [LoggerMessage(1410, LogLevel.Information, "Another gateway on the same database created the first admin key '{KeyName}' at the same time; its admin.key file is on that gateway", EventName = "AdminKeyCreatedElsewhere")]
+    private static partial void CreatedElsewhere(ILogger logger, string keyName);
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 

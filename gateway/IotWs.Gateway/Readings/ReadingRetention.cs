@@ -1,3 +1,4 @@
+using IotWs.Gateway.Cluster;
 using IotWs.Gateway.Configuration;
 using IotWs.Gateway.Storage;
 using Microsoft.Extensions.Options;
@@ -7,8 +8,10 @@ namespace IotWs.Gateway.Readings;
 /// <summary>
 /// Deletes what outlived its retention, every Storage:RetentionSweepInterval (TimeProvider clock): raw readings and
 /// events after RawRetention, one-minute rollups after MinuteRetention, one-hour rollups after HourRetention (0 = never).
+/// In a cluster only the owner lease's holder sweeps (the database is shared; one sweep is enough). Rollups need no
+/// owner: on PostgreSQL every node adds its readings to them in its own commit.
 /// </summary>
-public sealed class ReadingRetention(IReadingStore store, IOptions<GatewayOptions> options, TimeProvider time, ILogger<ReadingRetention> logger) : BackgroundService
+public sealed class ReadingRetention(IReadingStore store, IOptions<GatewayOptions> options, TimeProvider time, IClusterLeases leases, ILogger<ReadingRetention> logger) : BackgroundService
 {
     /// <summary>One sweep with the cutoffs of "now" on the gateway's clock.</summary>
     public Task<RetentionResult> SweepAsync(CancellationToken ct)
@@ -28,6 +31,7 @@ public sealed class ReadingRetention(IReadingStore store, IOptions<GatewayOption
         {
             do
             {
+                if (!leases.IsOwner(ClusterWork.Retention)) continue;
                 try
                 {
                     var r = await SweepAsync(stoppingToken);

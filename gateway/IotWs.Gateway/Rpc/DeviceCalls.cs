@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using IotWs.Gateway.Cluster;
 using IotWs.Gateway.Configuration;
 using IotWs.Gateway.Connections;
 using IotWs.Gateway.Identity;
@@ -25,6 +26,11 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
     private const string RebootAcknowledgedItem = "rpc.rebootAcknowledged";
     // POST waits a call's timeout plus this before answering 202: the timeout itself settles the call.
     private static readonly TimeSpan WaitGrace = TimeSpan.FromSeconds(2);
+    // How often a waiting POST looks at a call another node is delivering.
+    private static readonly TimeSpan ClusterPollInterval = TimeSpan.FromMilliseconds(100);
+    // A find-or-create takes milliseconds; the lease outlives a stalled holder only this long.
+    private static readonly TimeSpan IdempotencyClaimLength = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan IdempotencyClaimWait = TimeSpan.FromSeconds(5);
 
     private readonly IRpcCallStore _store;
     private readonly IDeviceRequestChannel _channel;
@@ -34,6 +40,9 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
     private readonly int _maxPayloadSize;
     private readonly TimeProvider _time;
     private readonly ILogger<DeviceCalls> _logger;
+    private readonly ILeaseStore _leaseStore;
+    // The node that sends this process's calls (null on a single gateway): recorded with each call it sends.
+    private readonly string? _node;
     private readonly Lock _createGate = new();
     private readonly Dictionary<string, bool> _delivering = new(StringComparer.Ordinal);
     private readonly HashSet<Task> _background = [];
@@ -46,8 +55,11 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
         IOptions<RpcOptions> options,
         IOptions<GatewayOptions> gatewayOptions,
         TimeProvider time,
+        IClusterLeases leases,
+        ILeaseStore leaseStore,
         ILogger<DeviceCalls> logger)
     {
+        _leaseStore = leaseStore;
         _store = store;
         _channel = channel;
         _identities = identities;
@@ -56,6 +68,7 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
         _maxPayloadSize = gatewayOptions.Value.MaxPayloadSize;
         _time = time;
         _logger = logger;
+        _node = leases.NodeId;
         // Before any connection exists: requests in flight when the previous process stopped can never be answered now.
         RecoverInterrupted();
     }
@@ -91,9 +104,11 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
         RpcCall call;
         DeviceRequest? direct = null;
         var created = false;
-        // One gate for find-or-create: two requests with the same idempotencyKey must not both create a call.
+        // One gate for find-or-create: two requests with the same idempotencyKey must not both create a call
+        // (in a cluster also across nodes: a short lease on the key in the shared database).
         lock (_createGate)
         {
+            using var claim = ClaimIdempotencyKey(request);
             var now = _time.GetUtcNow();
             var existing = request.IdempotencyKey is { } key ? (_store.FindByIdempotencyKey(request.DeviceId, key, now) is { } found ? RpcCall.FromRow(found) : null) : null;
             if (existing is not null)
@@ -134,8 +149,38 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
             var sentAt = call.SentAt ?? call.CreatedAt;
             RunInBackground(() => FollowAsync(call, sent, sentAt));
         }
-        if (created && request.Persistent) Kick(request.DeviceId);
+        if (created && request.Persistent)
+        {
+            Kick(request.DeviceId);
+            // In a cluster the device may be connected to another node: that node delivers from the shared database.
+            if (!CanDeliver(request.DeviceId)) _channel.QueuedFor(request.DeviceId);
+        }
         return await WaitSettledAsync(call, ct);
+    }
+
+    /// <summary>
+    /// Cluster: holds the lease "rpc-idempotency:{device}:{key}" while this node finds or creates the call, so a retry
+    /// that reached another node at the same moment finds this call instead of making a second one. Null on a single
+    /// gateway (the process's gate is enough) and for calls without a key. A node that dies holding it frees it at expiry.
+    /// </summary>
+    private IDisposable? ClaimIdempotencyKey(DeviceCallRequest request)
+    {
+        if (_node is null || request.IdempotencyKey is not { } key) return null;
+        var name = $"rpc-idempotency:{request.DeviceId}:{key}";
+        var giveUp = _time.GetUtcNow() + IdempotencyClaimWait;
+        while (true)
+        {
+            var now = _time.GetUtcNow();
+            if (_leaseStore.TryAcquire(name, _node, now, now + IdempotencyClaimLength)) return new Claim(_leaseStore, name, _node);
+            // Held elsewhere only for one find-or-create; past the wait, go on as a single node would.
+            if (now >= giveUp) return null;
+            Thread.Sleep(20);
+        }
+    }
+
+    private sealed class Claim(ILeaseStore store, string name, string holder) : IDisposable
+    {
+        public void Dispose() => store.Release(name, holder);
     }
 
     /// <summary>A connection authenticated: a device that came back confirms its reboots and receives its queued calls.</summary>
@@ -155,6 +200,18 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
             Kick(deviceId);
             return Task.CompletedTask;
         });
+    }
+
+    /// <summary>Another node queued a call for a device connected here: deliver it (and whatever else waits) now.</summary>
+    internal void OfferQueued(string deviceId)
+    {
+        if (CanDeliver(deviceId)) Kick(deviceId);
+    }
+
+    /// <summary>A reboot routed here from another node was acknowledged on this connection: queued calls wait for the next one.</summary>
+    internal void MarkRebootAcknowledged(string clientId)
+    {
+        if (_registry.Find(clientId) is { } acking) acking.Items[RebootAcknowledgedItem] = true;
     }
 
     /// <summary>Settles queued calls past their TTL and reboots past their confirmation window; re-offers queued calls to connected devices.</summary>
@@ -184,20 +241,47 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
         return deleted;
     }
 
+    /// <summary>
+    /// Fails the calls this node had sent when it stopped: a single gateway fails every sent call; a cluster node only
+    /// its own (and unnamed ones from before the cluster), so the calls other nodes are waiting on stay alone.
+    /// </summary>
     private void RecoverInterrupted()
     {
+        var ids = _node is null ? _store.IdsInStatus(RpcStatuses.Sent) : [.. _store.SentIdsOf(_node), .. _store.SentIdsOf(null)];
+        FailInterrupted(ids);
+    }
+
+    /// <summary>
+    /// The lease owner's rule for a node that died and may never restart: its sent calls (sent before
+    /// <paramref name="sentBefore"/>, so a node just started and not yet heard of keeps its own) fail as gateway_restarted.
+    /// </summary>
+    internal int FailCallsOfDeadNodes(IReadOnlyCollection<string> aliveNodes, DateTimeOffset sentBefore)
+    {
+        var failed = 0;
+        foreach (var node in _store.NodesWithSentCalls())
+        {
+            if (node == _node || aliveNodes.Contains(node)) continue;
+            failed += FailInterrupted(_store.SentIdsOf(node, sentBefore));
+        }
+        return failed;
+    }
+
+    private int FailInterrupted(IReadOnlyList<string> ids)
+    {
         var now = _time.GetUtcNow();
-        foreach (var id in _store.IdsInStatus(RpcStatuses.Sent))
+        var failed = 0;
+        foreach (var id in ids)
         {
             if (Load(id) is { } call) RpcLog.Interrupted(_logger, id, call.DeviceId);
-            Change(id, RpcStatuses.Sent, RpcStatuses.Failed, now, new RpcCallChange(Error: GatewayRestarted, Completes: true));
+            if (Change(id, RpcStatuses.Sent, RpcStatuses.Failed, now, new RpcCallChange(Error: GatewayRestarted, Completes: true))) failed++;
         }
+        return failed;
     }
 
     private async Task<RpcCall> WaitSettledAsync(RpcCall call, CancellationToken ct)
     {
         if (call.IsSettled) return call;
-        if (call.Status == RpcStatuses.Queued && !CanDeliver(call.DeviceId)) return call;
+        if (call.Status == RpcStatuses.Queued && !CanDeliver(call.DeviceId) && !DeliveredElsewhere(call.DeviceId)) return call;
         var settled = new TaskCompletionSource<RpcCall>(TaskCreationOptions.RunContinuationsAsynchronously);
         void OnChanged(RpcCall changed)
         {
@@ -209,9 +293,13 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
             // Read again after subscribing, so a change in between is not missed.
             var current = Load(call.Id) ?? call;
             if (current.IsSettled) return current;
+            var wait = TimeSpan.FromMilliseconds(call.TimeoutMs) + WaitGrace;
+            // A call delivered by another node (persistent, device connected there) changes in the shared database only.
+            // Also a call another node sent (found by its idempotencyKey): that node records its outcome.
+            if (DeliveredElsewhere(call.DeviceId) || (_node is not null && call.Node is { } sender && sender != _node)) return await PollSettledAsync(call.Id, settled.Task, wait, ct) ?? current;
             try
             {
-                return await settled.Task.WaitAsync(TimeSpan.FromMilliseconds(call.TimeoutMs) + WaitGrace, _time, ct);
+                return await settled.Task.WaitAsync(wait, _time, ct);
             }
             catch (TimeoutException)
             {
@@ -221,6 +309,19 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
         finally
         {
             CallChanged -= OnChanged;
+        }
+    }
+
+    private async Task<RpcCall?> PollSettledAsync(string id, Task<RpcCall> changed, TimeSpan wait, CancellationToken ct)
+    {
+        var until = _time.GetUtcNow() + wait;
+        while (true)
+        {
+            if (changed.IsCompleted) return await changed;
+            var current = Load(id);
+            if (current is null || current.IsSettled || _time.GetUtcNow() >= until) return current;
+            await Task.WhenAny(changed, Task.Delay(ClusterPollInterval, _time, ct));
+            ct.ThrowIfCancellationRequested();
         }
     }
 
@@ -278,6 +379,10 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
     private bool CanDeliver(string deviceId) =>
         _registry.FindDevice(deviceId) is { } session && !session.TryGetItem(RebootAcknowledgedItem, out _) && _channel.IsConnected(deviceId);
 
+    /// <summary>Cluster: the device is connected to another node, which delivers its queued calls (never on a single gateway).</summary>
+    private bool DeliveredElsewhere(string deviceId) =>
+        _node is not null && _registry.FindDevice(deviceId) is null && _channel.IsConnected(deviceId);
+
     /// <summary>Starts the device's delivery loop, or asks the running one to look again: one loop per device keeps queued calls in order.</summary>
     private void Kick(string deviceId)
     {
@@ -323,7 +428,7 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
             var now = _time.GetUtcNow();
             if (_store.NextQueued(deviceId, now) is not { } next) return;
             // Claimed in the database first: the expiry sweep cannot expire a call that is being delivered.
-            if (!Change(next.Id, RpcStatuses.Queued, RpcStatuses.Sent, now, new RpcCallChange(SentAt: now))) continue;
+            if (!Change(next.Id, RpcStatuses.Queued, RpcStatuses.Sent, now, new RpcCallChange(SentAt: now, Node: _node))) continue;
             var request = _channel.Send(deviceId, next.Id, next.Endpoint, next.DataJson, TimeSpan.FromMilliseconds(next.TimeoutMs));
             if (!request.Sent)
             {
@@ -370,6 +475,7 @@ internal sealed class DeviceCalls : IAsyncDisposable, IDisposable
         IdempotencyKey = request.IdempotencyKey,
         IdempotentUntil = request.IdempotencyKey is null ? null : now + request.Ttl,
         SentAt = status == RpcStatuses.Sent ? now : null,
+        Node = status == RpcStatuses.Sent ? _node : null,
         History = [new RpcStatusChange(status, now)],
     };
 

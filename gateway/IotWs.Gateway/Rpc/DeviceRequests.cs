@@ -31,8 +31,8 @@ public sealed record DeviceRequest(bool Sent, Task<DeviceReply> Reply)
 
 /// <summary>
 /// Sends gateway → device requests and correlates the device's responses. All pending state is behind this
-/// interface: this process keeps a map of its own connections, and a multi-gateway deployment would put an
-/// implementation here that routes through a broker to whichever gateway holds the device's connection.
+/// interface: a single gateway keeps a map of its own connections (<see cref="LocalDeviceRequests"/>); a cluster
+/// node routes a request over the bus to whichever node holds the device's connection (Cluster.RoutedDeviceRequests).
 /// </summary>
 public interface IDeviceRequestChannel
 {
@@ -43,6 +43,11 @@ public interface IDeviceRequestChannel
 
     /// <summary>Requests awaiting an answer (for /api/status and leak checks).</summary>
     int PendingCount { get; }
+
+    /// <summary>A persistent call was queued for a device this process does not hold: tell whoever holds it (nothing on one gateway).</summary>
+    void QueuedFor(string deviceId)
+    {
+    }
 }
 
 /// <summary>

@@ -40,6 +40,8 @@ public sealed class RpcCall
     /// <summary>bootId of the connection that acknowledged a reboot (null when the device never told).</summary>
     internal long? AckBootId { get; init; }
     internal DateTimeOffset? ConfirmDeadline { get; init; }
+    /// <summary>The gateway node that sent the call (null on a single gateway).</summary>
+    internal string? Node { get; init; }
 
     /// <summary>The row the audit log stores.</summary>
     internal RpcCallRow ToRow() => new()
@@ -49,7 +51,7 @@ public sealed class RpcCall
         ResultJson = ResultJson, Error = Error, Persistent = Persistent, ExpiresAt = ExpiresAt,
         DurationMs = DurationMs, TimeoutMs = TimeoutMs, IdempotencyKey = IdempotencyKey,
         IdempotentUntil = IdempotentUntil, SentAt = SentAt, AckBootId = AckBootId,
-        ConfirmDeadline = ConfirmDeadline, History = History.Select(h => new RpcStatusRow(h.Status, h.At)).ToList(),
+        ConfirmDeadline = ConfirmDeadline, Node = Node, History = History.Select(h => new RpcStatusRow(h.Status, h.At)).ToList(),
     };
 
     internal static RpcCall FromRow(RpcCallRow r) => new()
@@ -59,7 +61,7 @@ public sealed class RpcCall
         ResultJson = r.ResultJson, Error = r.Error, Persistent = r.Persistent, ExpiresAt = r.ExpiresAt,
         DurationMs = r.DurationMs, TimeoutMs = r.TimeoutMs, IdempotencyKey = r.IdempotencyKey,
         IdempotentUntil = r.IdempotentUntil, SentAt = r.SentAt, AckBootId = r.AckBootId,
-        ConfirmDeadline = r.ConfirmDeadline, History = r.History.Select(h => new RpcStatusChange(h.Status, h.At)).ToList(),
+        ConfirmDeadline = r.ConfirmDeadline, Node = r.Node, History = r.History.Select(h => new RpcStatusChange(h.Status, h.At)).ToList(),
     };
 
     /// <summary>True once the call will not change any more, or is a reboot the device acknowledged (what POST waits for).</summary>

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using IotWs.Gateway.Cluster;
 using IotWs.Gateway.Connections;
 using IotWs.Gateway.Status;
 using IotWs.Gateway.Storage;
@@ -18,7 +19,12 @@ public static class RpcFeature
         services.AddSingleton<IValidateOptions<RpcOptions>, RpcOptionsValidator>();
 
         services.AddSingleton<LocalDeviceRequests>();
-        services.AddSingleton<IDeviceRequestChannel>(sp => sp.GetRequiredService<LocalDeviceRequests>());
+        // A cluster node routes a request to the node holding the device; a single gateway only has its own connections.
+        services.AddSingleton<RoutedDeviceRequests>();
+        services.AddSingleton<IDeviceRequestChannel>(sp => sp.GetRequiredService<IClusterBus>().IsEnabled
+            ? sp.GetRequiredService<RoutedDeviceRequests>()
+            : sp.GetRequiredService<LocalDeviceRequests>());
+        services.AddHostedService(sp => sp.GetRequiredService<RoutedDeviceRequests>());
         services.AddSingleton<IMessageHandler, DeviceResponseHandler>();
         services.AddSingleton<DeviceCalls>();
         services.AddHostedService<RpcHousekeeping>();

@@ -1,3 +1,4 @@
+using IotWs.Gateway.Cluster;
 using IotWs.Gateway.Connections;
 using Microsoft.Extensions.Options;
 
@@ -12,6 +13,7 @@ internal sealed class RpcHousekeeping(
     GatewayEvents events,
     IOptions<RpcOptions> options,
     TimeProvider time,
+    IClusterLeases leases,
     ILogger<RpcHousekeeping> logger) : BackgroundService
 {
     public override Task StartAsync(CancellationToken cancellationToken)
@@ -41,7 +43,8 @@ internal sealed class RpcHousekeeping(
                 try
                 {
                     calls.Sweep();
-                    if (time.GetUtcNow() >= nextRetention)
+                    // Deleting old audit entries is retention: in a cluster the lease owner does it for everyone.
+                    if (time.GetUtcNow() >= nextRetention && leases.IsOwner(ClusterWork.Retention))
                     {
                         calls.DeleteExpiredAuditEntries();
                         nextRetention = time.GetUtcNow() + o.RetentionSweepInterval;

@@ -27,6 +27,8 @@ public sealed record RpcCallRow
     public DateTimeOffset? SentAt { get; init; }
     public long? AckBootId { get; init; }
     public DateTimeOffset? ConfirmDeadline { get; init; }
+    /// <summary>The gateway node that sent the call to its device (null on a single gateway, and while queued).</summary>
+    public string? Node { get; init; }
     /// <summary>Oldest first.</summary>
     public IReadOnlyList<RpcStatusRow> History { get; init; } = [];
 }
@@ -39,7 +41,8 @@ public sealed record RpcCallChange(
     bool Completes = false,
     DateTimeOffset? SentAt = null,
     long? AckBootId = null,
-    DateTimeOffset? ConfirmDeadline = null);
+    DateTimeOffset? ConfirmDeadline = null,
+    string? Node = null);
 
 /// <summary>The deadline a sweep looks at.</summary>
 public enum RpcDeadline
@@ -86,6 +89,15 @@ public interface IRpcCallStore
 
     /// <summary>Ids of calls in a status, oldest first, optionally of one device and only those whose deadline is due by <paramref name="now"/>.</summary>
     IReadOnlyList<string> IdsInStatus(string status, string? deviceId = null, RpcDeadline due = RpcDeadline.None, DateTimeOffset? now = null);
+
+    /// <summary>
+    /// Ids of sent calls of one node (null: calls sent by no named node, as on a single gateway), oldest first;
+    /// optionally only those sent before <paramref name="sentBefore"/>.
+    /// </summary>
+    IReadOnlyList<string> SentIdsOf(string? node, DateTimeOffset? sentBefore = null);
+
+    /// <summary>The named nodes that have calls in 'sent' (the lease owner fails those of nodes that died).</summary>
+    IReadOnlyList<string> NodesWithSentCalls();
 
     /// <summary>Deletes calls created before the cutoff that are finished (with their history); open calls stay whatever their age.</summary>
     int DeleteFinishedBefore(DateTimeOffset cutoff);

@@ -22,6 +22,7 @@ public static class StorageServices
         services.AddSingleton<SqliteRpcCallStore>();
         services.AddSingleton<SqliteStorageInfo>();
         services.AddSingleton<SqliteDataProtectionKeyStore>();
+        services.AddSingleton<SqliteLeaseStore>();
 
         services.AddSingleton<PostgresDatabase>();
         services.AddSingleton<PostgresReadingStore>();
@@ -31,6 +32,7 @@ public static class StorageServices
         services.AddSingleton<PostgresRpcCallStore>();
         services.AddSingleton<PostgresStorageInfo>();
         services.AddSingleton<PostgresDataProtectionKeyStore>();
+        services.AddSingleton<PostgresLeaseStore>();
 
         Seam<IReadingStore, SqliteReadingStore, PostgresReadingStore>(services);
         Seam<ICredentialStore, SqliteCredentialStore, PostgresCredentialStore>(services);
@@ -39,6 +41,7 @@ public static class StorageServices
         Seam<IRpcCallStore, SqliteRpcCallStore, PostgresRpcCallStore>(services);
         Seam<IStorageInfo, SqliteStorageInfo, PostgresStorageInfo>(services);
         Seam<IDataProtectionKeyStore, SqliteDataProtectionKeyStore, PostgresDataProtectionKeyStore>(services);
+        Seam<ILeaseStore, SqliteLeaseStore, PostgresLeaseStore>(services);
         return services;
     }
 

@@ -10,7 +10,7 @@ namespace IotWs.Gateway.Tests.StorageProviders;
 /// <summary>
 /// The behaviour every storage provider owes the gateway, run once per provider (<see cref="SqliteStorageContractTests"/>,
 /// <see cref="PostgresStorageContractTests"/>) against a real database: exactly once, duplicates answered with the
-/// first insert id, rollups, retention, history paging, RPC queue order, idempotency, credentials, presence, alerts.
+/// first insert id, rollups, retention, history paging, RPC queue order, idempotency, credentials, presence, alerts, leases.
 /// </summary>
 public abstract class StorageContract : IAsyncLifetime
 {
@@ -18,7 +18,7 @@ public abstract class StorageContract : IAsyncLifetime
     private readonly List<Stores> _opened = [];
 
     /// <summary>The stores of one provider over one database; a new instance over the same database is a restarted gateway.</summary>
-    protected sealed record Stores(IReadingStore Readings, ICredentialStore Credentials, IPresenceStore Presence, IAlertStore Alerts, IRpcCallStore Calls, IStorageInfo Info);
+    protected sealed record Stores(IReadingStore Readings, ICredentialStore Credentials, IPresenceStore Presence, IAlertStore Alerts, IRpcCallStore Calls, IStorageInfo Info, ILeaseStore Leases);
 
     /// <summary>Prepares a new, empty database for this test.</summary>
     protected abstract Task CreateDatabaseAsync();
@@ -474,6 +474,86 @@ public abstract class StorageContract : IAsyncLifetime
         Assert.Null(s.Calls.Get("rpc_done"));
         Assert.NotNull(s.Calls.Get("rpc_open"));
         Assert.NotNull(s.Calls.Get("rpc_recent"));
+    }
+
+    [ProviderFact]
+    public void A_sent_call_records_its_node_and_each_node_finds_only_its_own()
+    {
+        var s = Open();
+        s.Calls.Insert(Call("rpc_a", "esp-1", T0, "sent", persistent: false) with { SentAt = T0, Node = "node-a" });
+        s.Calls.Insert(Call("rpc_single", "esp-2", T0.AddSeconds(1), "sent", persistent: false) with { SentAt = T0.AddSeconds(1) });
+        s.Calls.Insert(Call("rpc_queued", "esp-3", T0.AddSeconds(2)));
+        Assert.True(s.Calls.Transition("rpc_queued", "queued", "sent", T0.AddSeconds(10), new RpcCallChange(SentAt: T0.AddSeconds(10), Node: "node-b")));
+
+        Assert.Equal("node-a", s.Calls.Get("rpc_a")!.Node);
+        Assert.Null(s.Calls.Get("rpc_single")!.Node);
+        Assert.Equal("node-b", s.Calls.Get("rpc_queued")!.Node);
+        Assert.Equal(["rpc_a"], s.Calls.SentIdsOf("node-a"));
+        Assert.Equal(["rpc_queued"], s.Calls.SentIdsOf("node-b"));
+        Assert.Equal(["rpc_single"], s.Calls.SentIdsOf(null));
+        Assert.Equal(["node-a", "node-b"], s.Calls.NodesWithSentCalls().Order(StringComparer.Ordinal));
+        // Sent before a moment: a node just heard of keeps what it sent since.
+        Assert.Empty(s.Calls.SentIdsOf("node-b", T0.AddSeconds(10)));
+        Assert.Equal(["rpc_queued"], s.Calls.SentIdsOf("node-b", T0.AddSeconds(11)));
+
+        // A call that goes back to the queue belongs to no node; a finished one is no longer any node's.
+        s.Calls.RevertToQueued("rpc_queued");
+        Assert.Null(s.Calls.Get("rpc_queued")!.Node);
+        Assert.True(s.Calls.Transition("rpc_a", "sent", "failed", T0.AddSeconds(20), new RpcCallChange(Error: "gateway_restarted", Completes: true)));
+        Assert.Empty(s.Calls.SentIdsOf("node-a"));
+        Assert.Empty(s.Calls.NodesWithSentCalls());
+        Assert.Equal("node-a", s.Calls.Get("rpc_a")!.Node);
+    }
+
+    // ---- leases
+
+    [ProviderFact]
+    public void A_lease_is_held_by_one_holder_renewed_only_by_it_and_taken_by_another_once_expired()
+    {
+        var s = Open();
+        Assert.Null(s.Leases.Get("owner"));
+        Assert.True(s.Leases.TryAcquire("owner", "node-a", T0, T0.AddSeconds(6)));
+        Assert.False(s.Leases.TryAcquire("owner", "node-b", T0.AddSeconds(1), T0.AddSeconds(7)));
+        Assert.True(s.Leases.TryAcquire("owner", "node-a", T0.AddSeconds(2), T0.AddSeconds(8)));
+        Assert.Equal(new LeaseRow("owner", "node-a", T0.AddSeconds(8)), s.Leases.Get("owner"));
+        // Another lease is independent of this one.
+        Assert.True(s.Leases.TryAcquire("other", "node-b", T0.AddSeconds(2), T0.AddSeconds(8)));
+
+        Assert.False(s.Leases.TryAcquire("owner", "node-b", T0.AddSeconds(7.9), T0.AddSeconds(14)));
+        Assert.True(s.Leases.TryAcquire("owner", "node-b", T0.AddSeconds(8), T0.AddSeconds(14)));
+        Assert.False(s.Leases.TryAcquire("owner", "node-a", T0.AddSeconds(9), T0.AddSeconds(15)));
+        Assert.Equal("node-b", s.Leases.Get("owner")!.Holder);
+
+        // Survives a restart: the lease is in the database, not in the process.
+        Restart(s);
+        var again = Open();
+        Assert.Equal(new LeaseRow("owner", "node-b", T0.AddSeconds(14)), again.Leases.Get("owner"));
+    }
+
+    [ProviderFact]
+    public void A_released_lease_is_free_at_once_and_only_its_holder_can_release_it()
+    {
+        var s = Open();
+        Assert.True(s.Leases.TryAcquire("owner", "node-a", T0, T0.AddSeconds(6)));
+        s.Leases.Release("owner", "node-b");
+        Assert.Equal("node-a", s.Leases.Get("owner")!.Holder);
+        s.Leases.Release("owner", "node-a");
+        Assert.Null(s.Leases.Get("owner"));
+        Assert.True(s.Leases.TryAcquire("owner", "node-b", T0.AddSeconds(1), T0.AddSeconds(7)));
+    }
+
+    [ProviderFact]
+    public async Task Of_many_holders_taking_a_free_lease_at_once_exactly_one_gets_it()
+    {
+        var holders = Enumerable.Range(0, 4).Select(i => Open()).ToList();
+        using var start = new Barrier(holders.Count);
+        var taken = await Task.WhenAll(holders.Select((h, i) => Task.Run(() =>
+        {
+            start.SignalAndWait();
+            return h.Leases.TryAcquire("owner", $"node-{i}", T0, T0.AddSeconds(6));
+        })));
+        Assert.Single(taken, t => t);
+        Assert.Equal($"node-{Array.IndexOf(taken, true)}", holders[0].Leases.Get("owner")!.Holder);
     }
 
     // ---- storage info

@@ -27,7 +27,8 @@ public sealed class SqliteStorageContractTests : StorageContract
             new SqlitePresenceStore(db, NullLogger<SqlitePresenceStore>.Instance),
             new SqliteAlertStore(db, NullLogger<SqliteAlertStore>.Instance),
             new SqliteRpcCallStore(db),
-            new SqliteStorageInfo(db));
+            new SqliteStorageInfo(db),
+            new SqliteLeaseStore(db));
     }
 
     protected override Task DropDatabaseAsync()
@@ -57,7 +58,8 @@ public sealed class PostgresStorageContractTests(PostgresFixture postgres) : Sto
             new PostgresPresenceStore(db, NullLogger<PostgresPresenceStore>.Instance),
             new PostgresAlertStore(db, NullLogger<PostgresAlertStore>.Instance),
             new PostgresRpcCallStore(db),
-            new PostgresStorageInfo(db));
+            new PostgresStorageInfo(db),
+            new PostgresLeaseStore(db));
     }
 
     [PostgresFact]

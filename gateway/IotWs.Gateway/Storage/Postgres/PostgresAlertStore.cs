@@ -33,7 +33,9 @@ public sealed class PostgresAlertStore : IAlertStore
                         @started, @occurrences, @resolution, @ackBy, @ackAt)
                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, message = excluded.message, cleared_at_ms = excluded.cleared_at_ms,
                     occurrences = excluded.occurrences, resolution = excluded.resolution,
-                    acknowledged_by = excluded.acknowledged_by, acknowledged_at_ms = excluded.acknowledged_at_ms
+                    -- An acknowledgement made on another node is kept when the owner saves the alert without it.
+                    acknowledged_by = COALESCE(excluded.acknowledged_by, alerts.acknowledged_by),
+                    acknowledged_at_ms = COALESCE(excluded.acknowledged_at_ms, alerts.acknowledged_at_ms)
                 """, (NpgsqlTransaction)tx)
                 .Long("id", alert.Id).Text("rule", alert.Rule).Text("metric", alert.Metric).Text("device", alert.DeviceId)
                 .Text("severity", alert.Severity).Text("state", alert.State).Text("message", alert.Message).Double("value", alert.Value)

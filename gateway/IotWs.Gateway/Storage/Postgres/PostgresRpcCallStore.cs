@@ -11,7 +11,7 @@ public sealed class PostgresRpcCallStore(PostgresDatabase db) : IRpcCallStore
 {
     private const string Columns =
         "seq, id, device_id, endpoint, data, status, caller, role, persistent, timeout_ms, idempotency_key, idempotent_until, " +
-        "created_at, updated_at, sent_at, completed_at, expires_at, result, error, duration_ms, ack_boot_id, confirm_deadline";
+        "created_at, updated_at, sent_at, completed_at, expires_at, result, error, duration_ms, ack_boot_id, confirm_deadline, node";
 
     public void Insert(RpcCallRow call)
     {
@@ -20,16 +20,16 @@ public sealed class PostgresRpcCallStore(PostgresDatabase db) : IRpcCallStore
         long seq;
         using (var cmd = Pg.Command(c, """
             INSERT INTO rpc_calls (id, device_id, endpoint, data, status, caller, role, persistent, timeout_ms, idempotency_key, idempotent_until,
-                                   created_at, updated_at, sent_at, completed_at, expires_at, result, error, duration_ms)
+                                   created_at, updated_at, sent_at, completed_at, expires_at, result, error, duration_ms, node)
             VALUES (@id, @device, @endpoint, @data, @status, @caller, @role, @persistent, @timeout, @key, @until,
-                    @created, @updated, @sent, @completed, @expires, @result, @error, @duration)
+                    @created, @updated, @sent, @completed, @expires, @result, @error, @duration, @node)
             RETURNING seq
             """, tx)
             .Text("id", call.Id).Text("device", call.DeviceId).Text("endpoint", call.Endpoint).Text("data", call.DataJson)
             .Text("status", call.Status).Text("caller", call.Caller).Text("role", call.Role).Bool("persistent", call.Persistent)
             .Long("timeout", call.TimeoutMs).Text("key", call.IdempotencyKey).Time("until", call.IdempotentUntil)
             .Time("created", call.CreatedAt).Time("updated", call.UpdatedAt).Time("sent", call.SentAt).Time("completed", call.CompletedAt)
-            .Time("expires", call.ExpiresAt).Text("result", call.ResultJson).Text("error", call.Error).Long("duration", call.DurationMs))
+            .Time("expires", call.ExpiresAt).Text("result", call.ResultJson).Text("error", call.Error).Long("duration", call.DurationMs).Text("node", call.Node))
         {
             seq = (long)cmd.ExecuteScalar()!;
         }
@@ -49,14 +49,15 @@ public sealed class PostgresRpcCallStore(PostgresDatabase db) : IRpcCallStore
                 duration_ms = COALESCE(@duration, duration_ms),
                 sent_at = COALESCE(@sent, sent_at),
                 ack_boot_id = COALESCE(@boot, ack_boot_id),
-                confirm_deadline = COALESCE(@deadline, confirm_deadline)
+                confirm_deadline = COALESCE(@deadline, confirm_deadline),
+                node = COALESCE(@node, node)
               WHERE id = @id AND status = @from
               RETURNING seq)
             INSERT INTO rpc_history (call_seq, status, at) SELECT seq, @to, @now FROM moved
             """)
             .Text("id", id).Text("from", from).Text("to", to).Time("now", now).Bool("completes", change.Completes)
             .Text("result", change.ResultJson).Text("error", change.Error).Long("duration", change.DurationMs)
-            .Time("sent", change.SentAt).Long("boot", change.AckBootId).Time("deadline", change.ConfirmDeadline);
+            .Time("sent", change.SentAt).Long("boot", change.AckBootId).Time("deadline", change.ConfirmDeadline).Text("node", change.Node);
         return cmd.ExecuteNonQuery() == 1;
     }
 
@@ -65,7 +66,7 @@ public sealed class PostgresRpcCallStore(PostgresDatabase db) : IRpcCallStore
         using var c = db.Open();
         using var cmd = Pg.Command(c, """
             WITH reverted AS (
-              UPDATE rpc_calls SET status = 'queued', sent_at = NULL WHERE id = @id AND status = 'sent' RETURNING seq)
+              UPDATE rpc_calls SET status = 'queued', sent_at = NULL, node = NULL WHERE id = @id AND status = 'sent' RETURNING seq)
             DELETE FROM rpc_history WHERE id = (
               SELECT max(h.id) FROM rpc_history h JOIN reverted r ON h.call_seq = r.seq WHERE h.status = 'sent')
             """).Text("id", id);
@@ -122,6 +123,19 @@ public sealed class PostgresRpcCallStore(PostgresDatabase db) : IRpcCallStore
                 if (dueColumn is not null) cmd.Time("now", now ?? DateTimeOffset.UtcNow);
             });
     }
+
+    public IReadOnlyList<string> SentIdsOf(string? node, DateTimeOffset? sentBefore = null) =>
+        Strings(
+            "SELECT id FROM rpc_calls WHERE status = 'sent' AND " + (node is null ? "node IS NULL" : "node = @node")
+            + (sentBefore is null ? "" : " AND sent_at < @before") + " ORDER BY seq",
+            cmd =>
+            {
+                if (node is not null) cmd.Text("node", node);
+                if (sentBefore is not null) cmd.Time("before", sentBefore);
+            });
+
+    public IReadOnlyList<string> NodesWithSentCalls() =>
+        Strings("SELECT DISTINCT node FROM rpc_calls WHERE status = 'sent' AND node IS NOT NULL", _ => { });
 
     public int DeleteFinishedBefore(DateTimeOffset cutoff)
     {
@@ -193,6 +207,7 @@ public sealed class PostgresRpcCallStore(PostgresDatabase db) : IRpcCallStore
         DurationMs = Pg.OptionalLong(r, 19),
         AckBootId = Pg.OptionalLong(r, 20),
         ConfirmDeadline = Pg.OptionalTime(r, 21),
+        Node = Pg.OptionalText(r, 22),
     };
 
     private static void AddHistory(NpgsqlConnection c, NpgsqlTransaction tx, long seq, string status, DateTimeOffset at)

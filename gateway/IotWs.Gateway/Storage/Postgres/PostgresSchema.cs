@@ -9,7 +9,7 @@ public static class PostgresSchema
 {
     public sealed record Migration(string Feature, IReadOnlyList<string> Steps);
 
-    public static IReadOnlyList<Migration> Features { get; } = [Alerts, DataProtection, Identity, Presence, Readings, Rpc];
+    public static IReadOnlyList<Migration> Features { get; } = [Alerts, Cluster, DataProtection, Identity, Presence, Readings, Rpc];
 
     private static Migration Alerts => new("alerts",
     [
@@ -33,6 +33,12 @@ public static class PostgresSchema
             acknowledged_at_ms bigint);
         CREATE INDEX alerts_state ON alerts (state, id);
         """,
+    ]);
+
+    // Leases: which gateway sharing the database does the work that must run once (see ILeaseStore).
+    private static Migration Cluster => new("cluster",
+    [
+        "CREATE TABLE leases (name text PRIMARY KEY, holder text NOT NULL, expires_at bigint NOT NULL)",
     ]);
 
     // The Data Protection key ring, one row per key or revocation element (friendly names are not unique by contract).
@@ -188,6 +194,12 @@ public static class PostgresSchema
           status text NOT NULL,
           at bigint NOT NULL);
         CREATE INDEX rpc_history_call ON rpc_history (call_seq, id);
+        """,
+        // The node that sent a call (null on a single gateway): a restarting node fails only its own calls in flight,
+        // and the calls of a node that died are failed by the lease owner.
+        """
+        ALTER TABLE rpc_calls ADD COLUMN node text;
+        CREATE INDEX rpc_calls_sent_node ON rpc_calls (node) WHERE status = 'sent';
         """,
     ]);
 }

@@ -34,7 +34,9 @@ public sealed class SqliteAlertStore : IAlertStore
                         $started, $occurrences, $resolution, $ackBy, $ackAt)
                 ON CONFLICT(id) DO UPDATE SET state = excluded.state, message = excluded.message, cleared_at_ms = excluded.cleared_at_ms,
                     occurrences = excluded.occurrences, resolution = excluded.resolution,
-                    acknowledged_by = excluded.acknowledged_by, acknowledged_at_ms = excluded.acknowledged_at_ms
+                    -- An acknowledgement made on another node is kept when the owner saves the alert without it.
+                    acknowledged_by = COALESCE(excluded.acknowledged_by, alerts.acknowledged_by),
+                    acknowledged_at_ms = COALESCE(excluded.acknowledged_at_ms, alerts.acknowledged_at_ms)
                 """;
             cmd.Parameters.AddWithValue("$id", alert.Id);
             cmd.Parameters.AddWithValue("$rule", alert.Rule);

@@ -10,7 +10,7 @@ public sealed class SqliteRpcCallStore(SqliteDatabase db) : IRpcCallStore
 {
     private const string Columns =
         "seq, id, device_id, endpoint, data, status, caller, role, persistent, timeout_ms, idempotency_key, idempotent_until, " +
-        "created_at, updated_at, sent_at, completed_at, expires_at, result, error, duration_ms, ack_boot_id, confirm_deadline";
+        "created_at, updated_at, sent_at, completed_at, expires_at, result, error, duration_ms, ack_boot_id, confirm_deadline, node";
 
     public void Insert(RpcCallRow call)
     {
@@ -20,9 +20,9 @@ public sealed class SqliteRpcCallStore(SqliteDatabase db) : IRpcCallStore
         cmd.Transaction = tx;
         cmd.CommandText = """
             INSERT INTO rpc_calls(id, device_id, endpoint, data, status, caller, role, persistent, timeout_ms, idempotency_key, idempotent_until,
-                                  created_at, updated_at, sent_at, completed_at, expires_at, result, error, duration_ms)
+                                  created_at, updated_at, sent_at, completed_at, expires_at, result, error, duration_ms, node)
             VALUES ($id, $device, $endpoint, $data, $status, $caller, $role, $persistent, $timeout, $key, $until,
-                    $created, $updated, $sent, $completed, $expires, $result, $error, $duration)
+                    $created, $updated, $sent, $completed, $expires, $result, $error, $duration, $node)
             RETURNING seq
             """;
         cmd.Parameters.AddWithValue("$id", call.Id);
@@ -44,6 +44,7 @@ public sealed class SqliteRpcCallStore(SqliteDatabase db) : IRpcCallStore
         cmd.Parameters.AddWithValue("$result", (object?)call.ResultJson ?? DBNull.Value);
         cmd.Parameters.AddWithValue("$error", (object?)call.Error ?? DBNull.Value);
         cmd.Parameters.AddWithValue("$duration", (object?)call.DurationMs ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("$node", (object?)call.Node ?? DBNull.Value);
         var seq = (long)cmd.ExecuteScalar()!;
         foreach (var change in call.History) AddHistory(c, tx, seq, change.Status, change.At);
         tx.Commit();
@@ -64,7 +65,8 @@ public sealed class SqliteRpcCallStore(SqliteDatabase db) : IRpcCallStore
               duration_ms = COALESCE($duration, duration_ms),
               sent_at = COALESCE($sent, sent_at),
               ack_boot_id = COALESCE($boot, ack_boot_id),
-              confirm_deadline = COALESCE($deadline, confirm_deadline)
+              confirm_deadline = COALESCE($deadline, confirm_deadline),
+              node = COALESCE($node, node)
             WHERE id = $id AND status = $from
             RETURNING seq
             """;
@@ -79,6 +81,7 @@ public sealed class SqliteRpcCallStore(SqliteDatabase db) : IRpcCallStore
         cmd.Parameters.AddWithValue("$sent", Ms(change.SentAt));
         cmd.Parameters.AddWithValue("$boot", (object?)change.AckBootId ?? DBNull.Value);
         cmd.Parameters.AddWithValue("$deadline", Ms(change.ConfirmDeadline));
+        cmd.Parameters.AddWithValue("$node", (object?)change.Node ?? DBNull.Value);
         if (cmd.ExecuteScalar() is not long seq) return false;
         AddHistory(c, tx, seq, to, now);
         tx.Commit();
@@ -93,7 +96,7 @@ public sealed class SqliteRpcCallStore(SqliteDatabase db) : IRpcCallStore
         using var cmd = c.CreateCommand();
         cmd.Transaction = tx;
         cmd.CommandText = """
-            UPDATE rpc_calls SET status = 'queued', sent_at = NULL WHERE id = $id AND status = 'sent' RETURNING seq
+            UPDATE rpc_calls SET status = 'queued', sent_at = NULL, node = NULL WHERE id = $id AND status = 'sent' RETURNING seq
             """;
         cmd.Parameters.AddWithValue("$id", id);
         if (cmd.ExecuteScalar() is long seq)
@@ -180,6 +183,19 @@ public sealed class SqliteRpcCallStore(SqliteDatabase db) : IRpcCallStore
             });
     }
 
+    public IReadOnlyList<string> SentIdsOf(string? node, DateTimeOffset? sentBefore = null) =>
+        Strings(
+            "SELECT id FROM rpc_calls WHERE status = 'sent' AND " + (node is null ? "node IS NULL" : "node = $node")
+            + (sentBefore is null ? "" : " AND sent_at < $before") + " ORDER BY seq",
+            cmd =>
+            {
+                if (node is not null) cmd.Parameters.AddWithValue("$node", node);
+                if (sentBefore is { } b) cmd.Parameters.AddWithValue("$before", b.ToUnixTimeMilliseconds());
+            });
+
+    public IReadOnlyList<string> NodesWithSentCalls() =>
+        Strings("SELECT DISTINCT node FROM rpc_calls WHERE status = 'sent' AND node IS NOT NULL", null);
+
     /// <summary>Deletes calls that finished before the cutoff (with their history); open calls are kept whatever their age.</summary>
     public int DeleteFinishedBefore(DateTimeOffset cutoff)
     {
@@ -264,6 +280,7 @@ public sealed class SqliteRpcCallStore(SqliteDatabase db) : IRpcCallStore
         DurationMs = r.IsDBNull(19) ? null : r.GetInt64(19),
         AckBootId = r.IsDBNull(20) ? null : r.GetInt64(20),
         ConfirmDeadline = OptionalTime(r, 21),
+        Node = r.IsDBNull(22) ? null : r.GetString(22),
     };
 
     private static void AddHistory(SqliteConnection c, SqliteTransaction tx, long seq, string status, DateTimeOffset at)

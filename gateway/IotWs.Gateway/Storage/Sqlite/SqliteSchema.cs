@@ -8,7 +8,7 @@ public static class SqliteSchema
 {
     public sealed record Migration(string Feature, IReadOnlyList<string> Steps);
 
-    public static IReadOnlyList<Migration> Features { get; } = [Alerts, Identity, Presence, Readings, Rpc];
+    public static IReadOnlyList<Migration> Features { get; } = [Alerts, Cluster, Identity, Presence, Readings, Rpc];
 
     private static Migration Alerts => new("alerts",
     [
@@ -32,6 +32,12 @@ public static class SqliteSchema
         "ALTER TABLE alerts ADD COLUMN resolution TEXT",
         "ALTER TABLE alerts ADD COLUMN acknowledged_by TEXT",
         "ALTER TABLE alerts ADD COLUMN acknowledged_at_ms INTEGER",
+    ]);
+
+    // Leases: which gateway sharing the database does the work that must run once (see ILeaseStore).
+    private static Migration Cluster => new("cluster",
+    [
+        "CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID",
     ]);
 
     private static Migration Identity => new("identity",
@@ -188,5 +194,8 @@ public static class SqliteSchema
           at INTEGER NOT NULL);
         CREATE INDEX rpc_history_call ON rpc_history(call_seq);
         """,
+        // The node that sent a call (null on a single gateway): a restarting node fails only its own calls in flight.
+        "ALTER TABLE rpc_calls ADD COLUMN node TEXT",
+        "CREATE INDEX rpc_calls_sent_node ON rpc_calls(node) WHERE status = 'sent'",
     ]);
 }
