@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of IotWs: builds the solution filter (never the nanoFramework project),
-# installs the servers the tests use (Mosquitto, Chromium, PostgreSQL) and PowerShell 7 (for flash.ps1)
+# installs the servers the tests use (Mosquitto, Chromium, PostgreSQL, haproxy) and PowerShell 7 (for flash.ps1)
 # when they are missing, and prints one closing line "Total: N passed, N failed, N skipped".
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -11,13 +11,16 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
 # PostgreSQL: the tests run initdb/pg_ctl themselves (as the postgres user when run as root), never the system cluster.
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+# haproxy: the cluster tests run their own in front of the gateways (a config in a temp folder), never the system service.
+[ -x /usr/sbin/haproxy ] || need+=(haproxy)
 if [ ${#need[@]} -gt 0 ]; then
   echo "Installing test servers: ${need[*]}"
   sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-# A mosquitto package starts a system broker on 1883 and postgresql a cluster on 5432; tests start their own on free ports.
+# A mosquitto package starts a system broker on 1883, postgresql a cluster on 5432 and haproxy its service;
+# tests start their own on free ports.
 
 # flash.ps1's tests run it with PowerShell 7. Without pwsh on PATH, install 7.6.9 as a .NET tool into
 # .tools/ (git-ignored; 7.7 wants .NET 11); the tests find it there.

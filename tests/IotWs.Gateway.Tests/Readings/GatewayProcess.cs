@@ -7,11 +7,12 @@ namespace IotWs.Gateway.Tests.Readings;
 internal sealed partial class GatewayProcess : IAsyncDisposable
 {
     private readonly Process _process;
-    private readonly List<string> _output = [];
+    private readonly List<string> _output;
 
-    private GatewayProcess(Process process, Uri http)
+    private GatewayProcess(Process process, Uri http, List<string> output)
     {
         _process = process;
+        _output = output;
         HttpBase = http;
         WsUri = new Uri(http.ToString().Replace("http://", "ws://", StringComparison.Ordinal).TrimEnd('/') + "/ws");
     }
@@ -21,13 +22,22 @@ internal sealed partial class GatewayProcess : IAsyncDisposable
     public int Pid => _process.Id;
     public bool HasExited => _process.HasExited;
 
+    /// <summary>Every line the process wrote so far (stdout and stderr), for a failing test's message.</summary>
+    public string Output
+    {
+        get { lock (_output) return string.Join('\n', _output); }
+    }
+
     [GeneratedRegex(@"Now listening on: (http://127\.0\.0\.1:\d+)")]
     private static partial Regex Listening();
 
-    public static async Task<GatewayProcess> StartAsync(string dataDir, params string[] settings)
+    public static Task<GatewayProcess> StartAsync(string dataDir, params string[] settings) => StartAsync(dataDir, 0, settings);
+
+    /// <summary>Starts on a given loopback port (0: a random one), e.g. to restart a killed node where a load balancer expects it.</summary>
+    public static async Task<GatewayProcess> StartAsync(string dataDir, int port, params string[] settings)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "IotWs.Gateway.dll");
-        var info = new ProcessStartInfo(DotnetHost(), [dll, "--urls", "http://127.0.0.1:0", "--data-dir", dataDir,
+        var info = new ProcessStartInfo(DotnetHost(), [dll, "--urls", $"http://127.0.0.1:{port}", "--data-dir", dataDir,
             "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:Microsoft.Hosting.Lifetime=Information", .. settings.Select(s => "--Gateway:" + s)])
         {
             RedirectStandardOutput = true,
@@ -49,9 +59,7 @@ internal sealed partial class GatewayProcess : IAsyncDisposable
         try
         {
             var url = await address.Task.WaitAsync(TimeSpan.FromSeconds(30));
-            var gateway = new GatewayProcess(process, new Uri(url));
-            lock (lines) gateway._output.AddRange(lines);
-            return gateway;
+            return new GatewayProcess(process, new Uri(url), lines);
         }
         catch (TimeoutException)
         {
