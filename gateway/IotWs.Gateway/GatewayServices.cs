@@ -1,4 +1,5 @@
 using IotWs.Gateway.Api;
+using IotWs.Gateway.Cluster;
 using IotWs.Gateway.Configuration;
 using IotWs.Gateway.Connections;
 using IotWs.Gateway.Dashboard;
@@ -53,6 +54,9 @@ public static class GatewayServices
         services.AddGatewayAuthentication();
         services.AddHostedService<FirstStartAdminKey>();
         services.AddHostedService<DashboardAddressLog>();
+
+        // Several gateways on one database and one broker (nothing runs on a single Pi)
+        services.AddCluster();
 
         // Connections
         services.AddSingleton<GatewayEvents>();

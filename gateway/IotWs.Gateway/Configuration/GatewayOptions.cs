@@ -19,6 +19,8 @@ public sealed class GatewayOptions
     public RateLimitOptions RateLimit { get; set; } = new();
     public StorageOptions Storage { get; set; } = new();
     public TlsOptions Tls { get; set; } = new();
+    /// <summary>Several gateways on one PostgreSQL and one MQTT broker (off on a single Pi).</summary>
+    public Cluster.ClusterOptions Cluster { get; set; } = new();
     /// <summary>Seed option requiredFields: fields every sensor reading's data must carry.</summary>
     public string[] RequiredFields { get; set; } = [];
     /// <summary>Seed option fieldsToEncrypt: reading/event fields encrypted at rest.</summary>

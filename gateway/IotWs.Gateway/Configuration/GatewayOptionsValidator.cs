@@ -25,6 +25,7 @@ internal sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
         if (o.RateLimit.Burst < 1) errors.Add("Gateway:RateLimit:Burst must be at least 1.");
         if (o.Storage.Provider == StorageProvider.Postgres && string.IsNullOrWhiteSpace(o.Storage.ConnectionString))
             errors.Add("Gateway:Storage:ConnectionString is required when Gateway:Storage:Provider is Postgres (an Npgsql connection string, e.g. Host=db;Database=iotws;Username=iotws).");
+        errors.AddRange(o.Cluster.Validate(o.Storage));
         if (string.IsNullOrWhiteSpace(o.DataDirectory)) errors.Add("Gateway:DataDirectory must name a directory.");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }

@@ -12,6 +12,12 @@ public sealed class ConnectionRegistry
     public int Count => Volatile.Read(ref _count);
     public IEnumerable<ClientSession> All => _clients.Values;
 
+    /// <summary>Devices with a live connection here.</summary>
+    public int DeviceCount => _devices.Count;
+
+    /// <summary>The authenticated devices' connections.</summary>
+    public IEnumerable<ClientSession> Devices => _devices.Values;
+
     /// <summary>Admits a connection unless the limit is reached.</summary>
     public bool TryAdd(ClientSession session, int limit)
     {

@@ -245,7 +245,8 @@ public sealed class MqttLink : IMqttOutlet, IAsyncDisposable
         var builder = new MqttClientSubscribeOptionsBuilder();
         foreach (var filter in _options.Subscriptions)
         {
-            builder.WithTopicFilter(f => f.WithTopic(filter).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce));
+            builder.WithTopicFilter(f => f.WithTopic(filter).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
+                .WithNoLocal(_options.NoLocal && _version == MqttProtocolVersion.V500));
         }
         var result = await _client.SubscribeAsync(builder.Build(), ct);
         foreach (var item in result.Items)

@@ -38,6 +38,9 @@ public sealed record MqttLinkOptions
 
     /// <summary>Topic filters (QoS 1) subscribed after every connect.</summary>
     public IReadOnlyList<string> Subscriptions { get; init; } = [];
+
+    /// <summary>MQTT 5 no-local on <see cref="Subscriptions"/>: the broker does not send this client its own messages (ignored on 3.1.1).</summary>
+    public bool NoLocal { get; init; }
 }
 
 /// <summary>What an <see cref="MqttLink"/> is doing, for /api/status.</summary>
