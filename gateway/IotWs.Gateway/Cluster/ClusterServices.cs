@@ -20,6 +20,12 @@ public static class ClusterServices
         });
         // Registered before the features that publish on it, so it starts first and stops last.
         services.AddHostedService<ClusterBusHost>();
+        services.AddSingleton<DeviceOwnership>();
+        services.AddSingleton<IDeviceOwners>(sp => sp.GetRequiredService<DeviceOwnership>());
+        services.AddHostedService(sp => sp.GetRequiredService<DeviceOwnership>());
+        services.AddSingleton<ClusterFanout>();
+        services.AddHostedService(sp => sp.GetRequiredService<ClusterFanout>());
+        services.AddSingleton<Status.IStatusContributor, ClusterStatus>();
         return services;
     }
 }

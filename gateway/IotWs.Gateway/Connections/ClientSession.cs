@@ -53,6 +53,8 @@ public sealed class ClientSession
     public string? Principal { get; internal set; }
     /// <summary>The identity auth proved (null for anonymous lab-mode viewers): revocation closes the session when it stops being current.</summary>
     public Identity.Identity? Credential { get; internal set; }
+    /// <summary>When auth succeeded (a device's newer connection anywhere in the cluster wins by this time).</summary>
+    public DateTimeOffset? AuthenticatedAt { get; internal set; }
 
     public Outbox Outbox { get; }
     /// <summary>When (Stopwatch ticks) this connection's last store request was answered; 0 before the first.</summary>

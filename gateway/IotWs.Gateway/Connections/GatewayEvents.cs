@@ -19,6 +19,13 @@ public sealed class GatewayEvents
     /// <summary>A sensor reading was committed (raised after commit, before or while its ack is sent).</summary>
     public event Action<Readings.StoredReading>? ReadingStored;
     public event Action<Devices.PresenceChange>? PresenceChanged;
+    /// <summary>
+    /// Cluster: a reading committed by another node (its node id second), raised here after LatestReadings has it.
+    /// Not raised for this node's own readings (those are <see cref="ReadingStored"/>); never on a single Pi.
+    /// </summary>
+    public event Action<Readings.StoredReading, string>? RemoteReadingStored;
+    /// <summary>Cluster: a device held by another node (its node id second) changed state, as this node's presence view now shows.</summary>
+    public event Action<Devices.PresenceChange, string>? RemotePresenceChanged;
 
     public void OnConnected(ClientSession s) => ClientConnected?.Invoke(s);
     public void OnAuthenticated(ClientSession s) => ClientAuthenticated?.Invoke(s);
@@ -28,4 +35,6 @@ public sealed class GatewayEvents
     public void OnHeartbeat(ClientSession s, JsonElement m) => HeartbeatReceived?.Invoke(s, m);
     public void OnReadingStored(Readings.StoredReading r) => ReadingStored?.Invoke(r);
     public void OnPresenceChanged(Devices.PresenceChange c) => PresenceChanged?.Invoke(c);
+    public void OnRemoteReadingStored(Readings.StoredReading r, string nodeId) => RemoteReadingStored?.Invoke(r, nodeId);
+    public void OnRemotePresenceChanged(Devices.PresenceChange c, string nodeId) => RemotePresenceChanged?.Invoke(c, nodeId);
 }

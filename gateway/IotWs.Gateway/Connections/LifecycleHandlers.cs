@@ -101,7 +101,7 @@ internal sealed class HandshakeHandler(IOptions<GatewayOptions> options) : IMess
 }
 
 /// <summary>auth → auth_response: a device token binds the connection to its device; an API key gives a role. Failure closes with 4401.</summary>
-internal sealed class AuthHandler(IdentityCache identities, ConnectionRegistry registry, GatewayEvents events, IReadingStore readings, ILogger<AuthHandler> logger) : IMessageHandler
+internal sealed class AuthHandler(IdentityCache identities, ConnectionRegistry registry, Cluster.DeviceOwnership owners, GatewayEvents events, IReadingStore readings, TimeProvider time, ILogger<AuthHandler> logger) : IMessageHandler
 {
     public IReadOnlyCollection<string> Types { get; } = [MessageTypes.Auth];
 
@@ -136,6 +136,7 @@ internal sealed class AuthHandler(IdentityCache identities, ConnectionRegistry r
         session.Principal = identity.Principal;
         session.DeviceId = identity.DeviceId;
         session.Credential = identity;
+        session.AuthenticatedAt = time.GetUtcNow();
         if (identity.DeviceId is { } deviceId)
         {
             session.ClientType = ClientTypes.Microcontroller;
@@ -144,6 +145,8 @@ internal sealed class AuthHandler(IdentityCache identities, ConnectionRegistry r
                 GatewayLog.Replaced(logger, deviceId, previous.ClientId, session.ClientId);
                 previous.Close(CloseCodes.Replaced, "replaced by a newer connection of the same device");
             }
+            // In a cluster the other nodes close theirs the same way (4409), unless a newer one elsewhere was first.
+            if (!owners.Claim(session)) return;
         }
         GatewayLog.Authenticated(logger, session.ClientId, identity.Role, identity.Principal);
         // Extension of v1: a board whose flash was wiped boots above the boots already stored, so its readings are not taken for duplicates.

@@ -44,6 +44,10 @@ public sealed partial class PresenceTracker : IDevicePresence, IHostedService, I
         /// <summary>The connection presence follows; earlier connections of the device are ignored.</summary>
         public ClientSession? Session { get; set; }
         public bool Dirty { get; set; }
+        /// <summary>Cluster: changed since the other nodes were last told.</summary>
+        public bool Shared { get; set; }
+        /// <summary>Why the device is in its state (the last transition's reason).</summary>
+        public string? Reason { get; set; }
 
         public PresenceRow ToRow() =>
             new(DeviceId, Status, StatusSince, LastSeen, BootId, Interval, LastHeartbeat is null ? null : Wire.WireJson.ToText(LastHeartbeat));
@@ -61,6 +65,9 @@ public sealed partial class PresenceTracker : IDevicePresence, IHostedService, I
     private readonly PresenceOptions _options;
     private readonly TimeSpan _defaultInterval;
     private readonly ILogger<PresenceTracker> _logger;
+    private readonly Cluster.IClusterBus _cluster;
+    private readonly TimeSpan _shareInterval;
+    private DateTimeOffset _lastShare;
     private readonly object _checkGate = new();
     private ITimer? _timer;
     private DateTimeOffset _lastFlush;
@@ -75,8 +82,11 @@ public sealed partial class PresenceTracker : IDevicePresence, IHostedService, I
         IHostApplicationLifetime lifetime,
         IOptions<GatewayOptions> gatewayOptions,
         IOptions<PresenceOptions> options,
+        Cluster.IClusterBus cluster,
         ILogger<PresenceTracker> logger)
     {
+        _cluster = cluster;
+        _shareInterval = gatewayOptions.Value.Cluster.HeartbeatInterval;
         _events = events;
         _broker = broker;
         _store = store;
@@ -102,6 +112,9 @@ public sealed partial class PresenceTracker : IDevicePresence, IHostedService, I
                 LastHeartbeat = row.LastHeartbeatJson is { } json ? JsonNode.Parse(json) as JsonObject : null,
             };
         }
+
+        // A node that joins the cluster hears the state of every device connected here (not only of those that change).
+        if (cluster is Cluster.MqttClusterBus mqtt) mqtt.NodeJoined += _ => ShareAllLocal();
 
         // Subscribed here rather than in StartAsync so no authentication is missed, whatever the start order.
         events.ClientAuthenticated += OnAuthenticated;
@@ -173,6 +186,9 @@ public sealed partial class PresenceTracker : IDevicePresence, IHostedService, I
                 lock (state)
                 {
                     if (state.Status == PresenceStates.Offline || state.LastSeen is not { } lastSeen) continue;
+                    // Cluster: a device without a connection here is judged by the node that holds it (or, when that
+                    // node died, by whoever cleans up after it through MarkOffline), never by every node at once.
+                    if (_cluster.IsEnabled && state.Session is null) continue;
                     var interval = state.Session?.HeartbeatInterval ?? state.Interval;
                     if (interval <= TimeSpan.Zero) interval = _defaultInterval;
                     var silent = now - lastSeen;
@@ -195,6 +211,11 @@ public sealed partial class PresenceTracker : IDevicePresence, IHostedService, I
                     HeartbeatTimeoutClose(_logger, session.DeviceId, session.ClientId);
                     session.Close(CloseCodes.HeartbeatTimeout, "heartbeat timeout");
                 }
+            }
+            if (_cluster.IsEnabled && now - _lastShare >= _shareInterval)
+            {
+                _lastShare = now;
+                ShareChanged();
             }
             if (now - _lastFlush >= _options.LastSeenFlushInterval)
             {
@@ -225,6 +246,7 @@ public sealed partial class PresenceTracker : IDevicePresence, IHostedService, I
             state.BootId = session.BootId ?? state.BootId;
             state.Interval = session.HeartbeatInterval;
             state.Dirty = true;
+            state.Shared = true;
             if (state.Status != PresenceStates.Online)
             {
                 Transition(state, PresenceStates.Online, PresenceReasons.Connected, now);
@@ -243,6 +265,7 @@ public sealed partial class PresenceTracker : IDevicePresence, IHostedService, I
             state.LastSeen = now;
             state.Interval = session.HeartbeatInterval;
             state.Dirty = true;
+            state.Shared = true;
             if (state.Status == PresenceStates.Stale)
             {
                 Transition(state, PresenceStates.Online, PresenceReasons.ActivityResumed, now);
@@ -271,6 +294,7 @@ public sealed partial class PresenceTracker : IDevicePresence, IHostedService, I
             }
             state.LastHeartbeat = metrics;
             state.Dirty = true;
+            state.Shared = true;
         }
     }
 
@@ -303,6 +327,7 @@ public sealed partial class PresenceTracker : IDevicePresence, IHostedService, I
         var from = state.Status;
         state.Status = status;
         state.StatusSince = now;
+        state.Reason = reason;
         state.Dirty = false;
         var change = new PresenceChange(state.DeviceId, status, reason, now);
         _store.RecordChange(new PresenceTransition(change.DeviceId, change.Status, change.Reason, change.At), state.ToRow());
@@ -314,6 +339,12 @@ public sealed partial class PresenceTracker : IDevicePresence, IHostedService, I
             [Fields.Reason] = reason,
             [Fields.At] = Wire.WireJson.Time(now),
         }, GatewaySource);
+        if (_cluster.IsEnabled)
+        {
+            // Right behind its device_status, so every node's view changes with the message its subscribers get.
+            state.Shared = false;
+            Cluster.ClusterFanout.ForwardPresence(_cluster, [Snapshot(state)]);
+        }
         try
         {
             _events.OnPresenceChanged(change);
@@ -324,6 +355,109 @@ public sealed partial class PresenceTracker : IDevicePresence, IHostedService, I
             ObserverFailed(_logger, e, state.DeviceId);
         }
     }
+
+    /// <summary>
+    /// Cluster: the state another node (<paramref name="nodeId"/>) reports for a device it holds. It replaces this
+    /// node's view unless this node holds a live connection of the device itself; it is not written (the holder writes
+    /// it) and raises GatewayEvents.RemotePresenceChanged when the status changed.
+    /// </summary>
+    public void ApplyRemote(JsonObject snapshot, string nodeId)
+    {
+        if ((string?)snapshot[Fields.DeviceId] is not { } deviceId || (string?)snapshot[Fields.Status] is not { } status) return;
+        if (status is not (PresenceStates.Online or PresenceStates.Stale or PresenceStates.Offline)) return;
+        var state = _devices.GetOrAdd(deviceId, id => new DeviceState(id));
+        PresenceChange? change = null;
+        lock (state)
+        {
+            if (state.Session is { IsClosing: false }) return;
+            var since = Time(snapshot["statusSince"]);
+            var changed = state.Status != status;
+            state.Status = status;
+            state.StatusSince = since ?? state.StatusSince;
+            state.LastSeen = Time(snapshot["lastSeen"]) ?? state.LastSeen;
+            state.BootId = (long?)snapshot[Fields.BootId] ?? state.BootId;
+            if ((long?)snapshot["heartbeatIntervalMs"] is { } ms) state.Interval = TimeSpan.FromMilliseconds(ms);
+            if (snapshot["heartbeat"] is JsonObject heartbeat) state.LastHeartbeat = (JsonObject)heartbeat.DeepClone();
+            state.Reason = (string?)snapshot[Fields.Reason] ?? state.Reason;
+            // The node holding the device writes its row; this one must not overwrite it with an older view.
+            state.Dirty = false;
+            if (changed) change = new PresenceChange(deviceId, status, state.Reason ?? "", state.StatusSince ?? _time.GetUtcNow());
+        }
+        if (change is null) return;
+        try
+        {
+            _events.OnRemotePresenceChanged(change, nodeId);
+        }
+        catch (Exception e)
+        {
+            ObserverFailed(_logger, e, deviceId);
+        }
+    }
+
+    /// <summary>
+    /// Cluster: takes a device offline that has no connection here, for a node that died holding it (the caller makes
+    /// sure only one node does this). Written, published on device_status and shared like any transition; false when
+    /// the device is connected here or already offline.
+    /// </summary>
+    public bool MarkOffline(string deviceId, string reason)
+    {
+        if (!_devices.TryGetValue(deviceId, out var state)) return false;
+        lock (state)
+        {
+            if (state.Session is { IsClosing: false } || state.Status == PresenceStates.Offline) return false;
+            Transition(state, PresenceStates.Offline, reason, _time.GetUtcNow());
+            return true;
+        }
+    }
+
+    private void ShareAllLocal()
+    {
+        foreach (var state in _devices.Values)
+        {
+            lock (state)
+            {
+                if (state.Session is not null) state.Shared = true;
+            }
+        }
+    }
+
+    /// <summary>Sends the other nodes what changed for the devices connected here since the last time.</summary>
+    private void ShareChanged()
+    {
+        var batch = new JsonArray();
+        foreach (var state in _devices.Values)
+        {
+            lock (state)
+            {
+                if (!state.Shared || state.Session is null) continue;
+                state.Shared = false;
+                batch.Add(Snapshot(state));
+            }
+            if (batch.Count >= 200)
+            {
+                Cluster.ClusterFanout.ForwardPresence(_cluster, batch);
+                batch = [];
+            }
+        }
+        if (batch.Count > 0) Cluster.ClusterFanout.ForwardPresence(_cluster, batch);
+    }
+
+    /// <summary>{"deviceId","status","statusSince","lastSeen","bootId","heartbeatIntervalMs","heartbeat","reason"}; called with the state locked.</summary>
+    private static JsonObject Snapshot(DeviceState state) => new()
+    {
+        [Fields.DeviceId] = state.DeviceId,
+        [Fields.Status] = state.Status,
+        ["statusSince"] = state.StatusSince is { } since ? Wire.WireJson.Time(since) : null,
+        ["lastSeen"] = state.LastSeen is { } seen ? Wire.WireJson.Time(seen) : null,
+        [Fields.BootId] = state.BootId,
+        ["heartbeatIntervalMs"] = (long)(state.Session?.HeartbeatInterval ?? state.Interval).TotalMilliseconds,
+        ["heartbeat"] = state.LastHeartbeat?.DeepClone(),
+        [Fields.Reason] = state.Reason,
+    };
+
+    private static DateTimeOffset? Time(JsonNode? node) =>
+        node is JsonValue v && v.TryGetValue<string>(out var text)
+        && DateTimeOffset.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var t) ? t : null;
 
     private void SaveDirty()
     {

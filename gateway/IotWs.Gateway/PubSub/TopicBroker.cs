@@ -13,20 +13,28 @@ public interface ITopicBroker
     bool Subscribe(ClientSession session, string filter, out string? error);
     bool Unsubscribe(ClientSession session, string filter);
     void Forget(ClientSession session);
-    /// <summary>Publishes {"type":"publish","topic","data","timestamp","source"} to every matching subscriber; returns how many got it.</summary>
-    int Publish(string topic, JsonNode? data, string source, string? excludeClientId = null);
+    /// <summary>
+    /// Publishes {"type":"publish","topic","data","timestamp","source"} to every matching subscriber of this node; returns
+    /// how many got it. In a cluster it also goes to the other nodes' subscribers (<paramref name="toCluster"/> false:
+    /// the caller forwards it its own way, as readings do).
+    /// </summary>
+    int Publish(string topic, JsonNode? data, string source, string? excludeClientId = null, bool toCluster = true);
+    /// <summary>A publish of another node: to this node's subscribers only, with its own timestamp; never forwarded, no Published event.</summary>
+    int DeliverRemote(string topic, JsonNode? data, string source, DateTimeOffset timestamp);
     /// <summary>Raised for every publish, for in-process consumers such as alert rules and bridges.</summary>
     event Action<string, JsonNode?>? Published;
-    /// <summary>True when a publish on this topic would reach anyone: lets hot paths skip building the message.</summary>
+    /// <summary>True when a publish on this topic would reach anyone on this node: lets hot paths skip building the message.</summary>
     bool IsHeard(string topic);
 }
 
 /// <summary>
 /// The single-process broker. Exact filters are found by dictionary lookup, wildcard filters are matched
 /// once per distinct filter, and a publish is serialized once and queued (droppable) on each matching
-/// connection's outbox: it never waits for a peer, so a slow dashboard cannot slow the publisher.
+/// connection's outbox: it never waits for a peer, so a slow dashboard cannot slow the publisher. In a cluster every
+/// publish is also queued once on the bus (iotws-cluster/pubsub/{this node}); the other nodes deliver it with
+/// <see cref="DeliverRemote"/>.
 /// </summary>
-public sealed class InProcessTopicBroker(TimeProvider time, Microsoft.Extensions.Options.IOptions<Configuration.GatewayOptions> options) : ITopicBroker
+public sealed class InProcessTopicBroker(TimeProvider time, Microsoft.Extensions.Options.IOptions<Configuration.GatewayOptions> options, Cluster.IClusterBus cluster) : ITopicBroker
 {
     /// <summary>One distinct filter and the connections subscribed to it.</summary>
     private sealed class Filter(string text)
@@ -143,9 +151,21 @@ public sealed class InProcessTopicBroker(TimeProvider time, Microsoft.Extensions
         }
     }
 
-    public int Publish(string topic, JsonNode? data, string source, string? excludeClientId = null)
+    public int Publish(string topic, JsonNode? data, string source, string? excludeClientId = null, bool toCluster = true)
     {
         Interlocked.Increment(ref _published);
+        var now = time.GetUtcNow();
+        var count = DeliverLocal(topic, data, source, excludeClientId, now);
+        if (toCluster && cluster.IsEnabled) Cluster.ClusterFanout.Forward(cluster, topic, data, source, now);
+        Published?.Invoke(topic, data);
+        return count;
+    }
+
+    public int DeliverRemote(string topic, JsonNode? data, string source, DateTimeOffset timestamp) =>
+        Topics.IsValidTopic(topic) ? DeliverLocal(topic, data, source, null, timestamp) : 0;
+
+    private int DeliverLocal(string topic, JsonNode? data, string source, string? excludeClientId, DateTimeOffset timestamp)
+    {
         byte[]? payload = null;
         var count = 0;
 
@@ -190,7 +210,6 @@ public sealed class InProcessTopicBroker(TimeProvider time, Microsoft.Extensions
         }
 
         Interlocked.Add(ref _delivered, count);
-        Published?.Invoke(topic, data);
         return count;
 
         void Deliver(ClientSession session)
@@ -203,7 +222,7 @@ public sealed class InProcessTopicBroker(TimeProvider time, Microsoft.Extensions
                 w.WriteString(Fields.Topic, topic);
                 w.WritePropertyName(Fields.Data);
                 WireJson.WriteNode(w, data);
-                w.WriteString(Fields.Timestamp, WireJson.Time(time.GetUtcNow()));
+                w.WriteString(Fields.Timestamp, WireJson.Time(timestamp));
                 w.WriteString(Fields.Source, source);
                 w.WriteEndObject();
             });

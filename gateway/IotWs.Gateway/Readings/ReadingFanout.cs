@@ -11,12 +11,14 @@ namespace IotWs.Gateway.Readings;
 /// <summary>
 /// After commit: publishes each stored reading on sensor_updates and devices/{id}/readings, each stored event on
 /// data/{dataType}, raises GatewayEvents.ReadingStored and keeps the latest-reading cache current.
-/// Publishing only queues on subscribers' outboxes, so it costs the writer nothing.
+/// Publishing only queues on subscribers' outboxes, so it costs the writer nothing. In a cluster the commit's readings
+/// also go to the other nodes as one message (<see cref="Cluster.ClusterFanout.ForwardReadings"/>).
 /// </summary>
-public sealed class ReadingFanout(ITopicBroker broker, GatewayEvents events, LatestReadings latest, ILogger<ReadingFanout> logger)
+public sealed class ReadingFanout(ITopicBroker broker, GatewayEvents events, LatestReadings latest, Cluster.IClusterBus cluster, TimeProvider time, ILogger<ReadingFanout> logger)
 {
     public void Committed(IReadOnlyList<StoreRequest> batch)
     {
+        var forward = cluster.IsEnabled ? new List<(StoredReading, string)>() : null;
         foreach (var request in batch)
         {
             var source = (request.State as ClientSession)?.ClientId ?? "gateway";
@@ -27,6 +29,7 @@ public sealed class ReadingFanout(ITopicBroker broker, GatewayEvents events, Lat
                 {
                     var stored = r.ToStoredReading();
                     latest.Offer(stored);
+                    forward?.Add((stored, source));
                     var deviceTopic = Topics.DeviceReadings(r.DeviceId);
                     // Most readings have no dashboard watching: don't build a message nobody receives.
                     var toAll = broker.IsHeard(Topics.SensorUpdates);
@@ -34,8 +37,9 @@ public sealed class ReadingFanout(ITopicBroker broker, GatewayEvents events, Lat
                     if (toAll || toDevice)
                     {
                         var data = ReadingMessage(stored);
-                        if (toAll) broker.Publish(Topics.SensorUpdates, data, source);
-                        if (toDevice) broker.Publish(deviceTopic, data, source);
+                        // Not forwarded one by one: the other nodes get the readings of the commit in one message.
+                        if (toAll) broker.Publish(Topics.SensorUpdates, data, source, toCluster: false);
+                        if (toDevice) broker.Publish(deviceTopic, data, source, toCluster: false);
                     }
                     events.OnReadingStored(stored);
                 }
@@ -64,6 +68,7 @@ public sealed class ReadingFanout(ITopicBroker broker, GatewayEvents events, Lat
                 }
             }
         }
+        if (forward is not null) Cluster.ClusterFanout.ForwardReadings(cluster, forward, time.GetUtcNow());
     }
 
     /// <summary>{"deviceId","sensor_id","location","temperature","humidity","timestamp","insertId"}</summary>

@@ -10,6 +10,7 @@ namespace IotWs.Gateway.Status;
 public interface IStatusContributor
 {
     string Section { get; }
+    /// <summary>The section's content; null leaves the section out.</summary>
     JsonNode? Snapshot();
 }
 
@@ -92,7 +93,11 @@ public sealed class GatewayStatus(ConnectionRegistry registry, GatewayMetrics me
             },
             ["database"] = storage.Describe(),
         };
-        foreach (var c in contributors) status[c.Section] = c.Snapshot();
+        foreach (var c in contributors)
+        {
+            // A feature that is off may have nothing to say (the cluster on a single Pi): no section then.
+            if (c.Snapshot() is { } section) status[c.Section] = section;
+        }
         return status;
     }
 }
