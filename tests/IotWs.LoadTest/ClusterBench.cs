@@ -8,7 +8,8 @@ namespace IotWs.LoadTest;
 /// <summary>
 /// cluster: issue 14's figures in one run. At each device count, ingest (window W, as fast as acks allow) on the
 /// bare-Kestrel baseline, then one gateway on SQLite, one gateway on PostgreSQL, and two gateways on the same
-/// PostgreSQL with the devices split between them (cluster mode, bus on Mosquitto); then device → dashboard latency
+/// PostgreSQL with the devices split between them, in cluster mode (bus on Mosquitto) and, to show what the bus costs,
+/// without it ("plain": two gateways that only share the database); then device → dashboard latency
 /// with the devices on one node and half the dashboards on the other. PostgreSQL (durable: fsync and synchronous
 /// commit on, like SQLite's Synchronous=Full) and Mosquitto are started for the run, on loopback. Ends with a summary
 /// table (markdown), each row with the load average it was measured at.
@@ -22,22 +23,20 @@ internal static class ClusterBench
         var warmup = o.Int("warmup", 2);
         var window = o.Int("window", 32);
         var skip = o.String("skip", "").Split(',', StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.Ordinal);
-        // --no-bus: two gateways on one database without cluster mode (what the code could do before the bus).
-        var bus = !o.Flag("no-bus");
         var interval = SuiteBench.CommitIntervalMs(o);
         var started = DateTimeOffset.UtcNow;
-        Console.WriteLine($"cluster: window {window}, {warmup} s warm-up + {seconds} s per phase, gateway gc {o.String("gc", "project")}, settings '{o.String("set", "")}', CommitInterval {interval} ms, two nodes {(bus ? "in cluster mode (bus on Mosquitto)" : "WITHOUT the cluster bus (--no-bus)")}");
+        Console.WriteLine($"cluster: window {window}, {warmup} s warm-up + {seconds} s per phase, gateway gc {o.String("gc", "project")}, settings '{o.String("set", "")}', CommitInterval {interval} ms");
         Console.WriteLine(BenchTarget.Machine());
         Console.WriteLine($"command: dotnet IotWs.LoadTest.dll cluster {string.Join(' ', Environment.GetCommandLineArgs().Skip(2))}");
 
         await using var postgres = await PostgresServer.StartAsync(durable: true);
-        await using var broker = bus ? await Mosquitto.StartAsync() : null;
+        await using var broker = await Mosquitto.StartAsync();
         var postmaster = Postmaster(postgres.Port);
-        Func<TimeSpan> helpers = () => ProcStat.TreeCpuTime(postmaster) + (broker is null ? TimeSpan.Zero : ProcStat.CpuTime(broker.Pid));
-        Console.WriteLine($"PostgreSQL on 127.0.0.1:{postgres.Port} (fsync on, synchronous_commit on){(broker is null ? "" : $", Mosquitto on 127.0.0.1:{broker.Port}")}");
+        Func<TimeSpan> helpers = () => ProcStat.TreeCpuTime(postmaster) + ProcStat.CpuTime(broker.Pid);
+        Console.WriteLine($"PostgreSQL on 127.0.0.1:{postgres.Port} (fsync on, synchronous_commit on), Mosquitto on 127.0.0.1:{broker.Port}");
 
         var rows = new List<string[]>();
-        foreach (var n in deviceCounts)
+        foreach (var n in skip.Contains("ingest") ? [] : deviceCounts)
         {
             var load = $"{n:N0} × window {window}";
             SuiteBench.Section($"ingest, {n:N0} devices × window {window}: baseline, then each gateway set-up");
@@ -57,12 +56,13 @@ internal static class ClusterBench
                 IngestBench.Print(one, baseline);
                 rows.Add(Note(Row(load, "1 node, PostgreSQL", one, baseline, null), $"target ≥ 0.5× baseline: {(one.Rate / baseline.Rate >= 0.5 ? "met" : "MISSED")}"));
             }
-            if (!skip.Contains("two"))
+            foreach (var (name, cluster) in new[] { ("two", true), ("plain", false) })
             {
-                var two = await PostgresIngestAsync("pg-2", 2, n, window, seconds, warmup, o, postgres, broker, helpers);
+                if (skip.Contains(name)) continue;
+                var two = await PostgresIngestAsync(cluster ? "pg-2" : "pg-2-plain", 2, n, window, seconds, warmup, o, postgres, cluster ? broker : null, helpers);
                 IngestBench.Print(two, baseline);
-                var row = Row(load, $"2 nodes, PostgreSQL{(bus ? ", cluster" : ", no bus")}", two, baseline, one);
-                rows.Add(one is null ? row : Note(row, $"target ≥ 1.6× one node: {(two.Rate / one.Rate >= 1.6 ? "met" : "MISSED")}"));
+                var row = Row(load, cluster ? "2 nodes, PostgreSQL, cluster" : "2 nodes, PostgreSQL, no bus (shared database only)", two, baseline, one);
+                rows.Add(one is null || !cluster ? row : Note(row, $"target ≥ 1.6× one node: {(two.Rate / one.Rate >= 1.6 ? "met" : "MISSED")}"));
             }
         }
 
