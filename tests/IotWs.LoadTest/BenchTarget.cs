@@ -14,11 +14,15 @@ internal static class BenchTarget
     /// would cap 100 devices at 5,000 readings/s, which measures the limiter, not the pipeline), room for the connections,
     /// plus anything passed with --set Key=Value,… (e.g. --set Storage:CommitInterval=00:00:00.100).
     /// </summary>
-    public static Task<ChildServer> StartGatewayAsync(Provisioning p, BenchOptions o, string? dll = null, params string[] extra)
+    public static Task<ChildServer> StartGatewayAsync(Provisioning p, BenchOptions o, string? dll = null, params string[] extra) =>
+        StartGatewayAsync(p.DataDir, "gateway", o, dll, extra);
+
+    /// <summary>A gateway on its own data directory (one of several nodes on a shared database), named for its messages.</summary>
+    public static Task<ChildServer> StartGatewayAsync(string dataDir, string name, BenchOptions o, string? dll, params string[] extra)
     {
         var args = new List<string>
         {
-            "--data-dir", p.DataDir,
+            "--data-dir", dataDir,
             "--Logging:LogLevel:Default=Warning",
             "--Logging:LogLevel:Microsoft.Hosting.Lifetime=Information",
             "--Gateway:RateLimit:MessagesPerSecond=1000000",
@@ -29,7 +33,7 @@ internal static class BenchTarget
         foreach (var s in o.String("set", "").Split(',', StringSplitOptions.RemoveEmptyEntries)) args.Add("--Gateway:" + s);
         // --gateway <dir or dll>: measure another build as "gateway" (e.g. two earlier builds against each other with --before).
         var current = o.String("gateway", "") is { Length: > 0 } other ? GatewayDllAt(other) : GatewayDll;
-        return ChildServer.StartAsync("gateway", dll ?? current, args, o.String("gc", "project"));
+        return ChildServer.StartAsync(name, dll ?? current, args, o.String("gc", "project"));
     }
 
     public static Task<ChildServer> StartBaselineAsync(BenchOptions o) =>

@@ -133,6 +133,27 @@ internal static class ProcStat
         return TimeSpan.FromSeconds((utime + stime) / TicksPerSecond);
     }
 
+    /// <summary>CPU time of a process and of its children now running (PostgreSQL: the postmaster and its backends).</summary>
+    public static TimeSpan TreeCpuTime(int pid)
+    {
+        var total = CpuTime(pid);
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var child) || child == pid) continue;
+            try
+            {
+                var stat = File.ReadAllText(Path.Combine(dir, "stat"));
+                var ppid = int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1], CultureInfo.InvariantCulture);
+                if (ppid == pid) total += CpuTime(child);
+            }
+            catch (IOException)
+            {
+                // The process ended while being read.
+            }
+        }
+        return total;
+    }
+
     public static long Io(int pid, string key)
     {
         foreach (var line in File.ReadLines($"/proc/{pid}/io"))

@@ -11,7 +11,11 @@ namespace IotWs.LoadTest;
 /// </summary>
 internal static class FanoutBench
 {
-    internal sealed record Result(double AckP99, double DeliveryP50, double DeliveryP99, double DeliveryP999, long Deliveries, long Stored, long Drops, long Errors, double ServerCpu, long Rss, string Load);
+    /// <summary>ByDashboardNode: delivery p50/p99 of the dashboards on each server of the run, in the order given.</summary>
+    internal sealed record Result(double AckP99, double DeliveryP50, double DeliveryP99, double DeliveryP999, long Deliveries, long Stored, long Drops, long Errors, double ServerCpu, long Rss, string Load)
+    {
+        public IReadOnlyList<(double P50, double P99, int Count)> ByDashboardNode { get; init; } = [];
+    }
 
     public static async Task<int> RunAsync(BenchOptions o)
     {
@@ -29,15 +33,28 @@ internal static class FanoutBench
         Console.WriteLine(BenchTarget.Machine());
         using var provisioning = Provisioning.Create(n);
         await using var server = await BenchTarget.StartGatewayAsync(provisioning, o);
+        return await MeasureOnAsync(provisioning, [server], [server], dashboards, seconds, warmup);
+    }
+
+    /// <summary>
+    /// The measurement on servers already started: the devices spread over <paramref name="deviceServers"/>, the
+    /// dashboards over <paramref name="dashboardServers"/> (dashboard i on server i % count), so a cluster run can put
+    /// devices on one node and dashboards on another. CPU and memory are summed over every server named.
+    /// </summary>
+    internal static async Task<Result> MeasureOnAsync(Provisioning provisioning, IReadOnlyList<ChildServer> deviceServers, IReadOnlyList<ChildServer> dashboardServers,
+        int dashboards, int seconds, int warmup)
+    {
+        var servers = deviceServers.Concat(dashboardServers).Distinct().ToList();
         using var stop = new CancellationTokenSource();
 
         long windowStart = long.MaxValue, windowEnd = long.MaxValue;
         var delivery = new Latencies();
+        var byNode = dashboardServers.Select(_ => new Latencies()).ToArray();
         var acks = new Latencies();
         var received = new long[dashboards];
         long stored = 0, errors = 0;
 
-        var viewers = await LoadClient.ConnectManyAsync(server.WsUri, Enumerable.Range(0, dashboards).Select(i => ($"dash-{i}", provisioning.ViewerKey)).ToList(), false, 0, 10, CancellationToken.None);
+        var viewers = await LoadClient.ConnectManyAsync(dashboardServers.Select(d => d.WsUri).ToList(), Enumerable.Range(0, dashboards).Select(i => ($"dash-{i}", provisioning.ViewerKey)).ToList(), false, 0, 10, CancellationToken.None);
         var subscribed = viewers.Select(_ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).ToArray();
         var dashboardReaders = viewers.Select((v, i) => v.ReadLoopAsync(message =>
         {
@@ -50,12 +67,13 @@ internal static class FanoutBench
                 && sentTicks >= Volatile.Read(ref windowStart) && sentTicks < Volatile.Read(ref windowEnd))
             {
                 delivery.Add(BenchTarget.Micros(sentTicks, now));
+                byNode[i % byNode.Length].Add(BenchTarget.Micros(sentTicks, now));
             }
         }, CancellationToken.None)).ToArray();
         foreach (var v in viewers) await v.SendAsync("{\"type\":\"subscribe\",\"topic\":\"sensor_updates\"}"u8.ToArray(), CancellationToken.None);
         await Task.WhenAll(subscribed.Select(s => s.Task)).WaitAsync(TimeSpan.FromSeconds(10));
 
-        var devices = await LoadClient.ConnectManyAsync(server.WsUri, provisioning.Devices, true, 1, 64, CancellationToken.None);
+        var devices = await LoadClient.ConnectManyAsync(deviceServers.Select(d => d.WsUri).ToList(), provisioning.Devices, true, 1, 64, CancellationToken.None);
         var deviceReaders = devices.Select(d =>
         {
             var sentAt = new long[64];
@@ -98,15 +116,15 @@ internal static class FanoutBench
 
         await Task.Delay(TimeSpan.FromSeconds(warmup));
         var load = BenchTarget.LoadAverage();
-        var cpu0 = server.CpuTime;
+        var cpu0 = servers.Aggregate(TimeSpan.Zero, (sum, x) => sum + x.CpuTime);
         var t0 = Stopwatch.GetTimestamp();
         Volatile.Write(ref windowStart, t0);
         await Task.Delay(TimeSpan.FromSeconds(seconds));
         var t1 = Stopwatch.GetTimestamp();
         Volatile.Write(ref windowEnd, t1);
         var wall = Stopwatch.GetElapsedTime(t0, t1);
-        var cpu = server.CpuTime - cpu0;
-        var rss = server.Rss;
+        var cpu = servers.Aggregate(TimeSpan.Zero, (sum, x) => sum + x.CpuTime) - cpu0;
+        var rss = servers.Sum(x => x.Rss);
         await stop.CancelAsync();
         await Task.WhenAll(senders);
         await Task.Delay(TimeSpan.FromSeconds(2)); // stragglers
@@ -118,11 +136,14 @@ internal static class FanoutBench
         Console.WriteLine($"device ack (stored): p50 {ack.P50:0.0} ms  p99 {ack.P99:0.0} ms  p99.9 {ack.P999:0.0} ms  max {ack.Max:0.0} ms");
         Console.WriteLine($"device → dashboard: p50 {p50:0.0} ms  p99 {p99:0.0} ms  p99.9 {p999:0.0} ms  max {max:0.0} ms over {delivery.Count:N0} deliveries");
         Console.WriteLine($"stored {expected:N0} readings ({expected / (wall.TotalSeconds + warmup + 2):N0}/s); each of {dashboards} dashboards received {string.Join(", ", received.Distinct())}; drops {drops}; errors {Interlocked.Read(ref errors)}");
-        Console.WriteLine($"gateway CPU {BenchTarget.CpuPercent(cpu, wall):0}%  RSS {rss / 1048576.0:0.0} MB  [load {load}]");
+        Console.WriteLine($"gateway CPU {BenchTarget.CpuPercent(cpu, wall):0}%{(servers.Count > 1 ? $" (summed over {servers.Count} nodes)" : "")}  RSS {rss / 1048576.0:0.0} MB  [load {load}]");
 
         foreach (var c in devices.Concat(viewers)) await c.CloseAsync();
         foreach (var c in devices.Concat(viewers)) await c.DisposeAsync();
         await Task.WhenAll(deviceReaders.Select(r => r.Reader).Concat(dashboardReaders));
-        return new Result(ack.P99, p50, p99, p999, delivery.Count, expected, drops, Interlocked.Read(ref errors), BenchTarget.CpuPercent(cpu, wall), rss, load);
+        return new Result(ack.P99, p50, p99, p999, delivery.Count, expected, drops, Interlocked.Read(ref errors), BenchTarget.CpuPercent(cpu, wall), rss, load)
+        {
+            ByDashboardNode = byNode.Select(l => (l.At(0.5), l.At(0.99), l.Count)).ToList(),
+        };
     }
 }

@@ -22,6 +22,8 @@ internal static class IngestBench
         public double CommitsPerSecond { get; init; } = double.NaN;
         public double MeanCommitMs { get; init; } = double.NaN;
         public bool Durable { get; init; } = true;
+        /// <summary>CPU of the servers' helpers (PostgreSQL, the broker) while measured, % of one core; NaN when none.</summary>
+        public double HelperCpu { get; init; } = double.NaN;
     }
 
     public static async Task<int> RunAsync(BenchOptions o)
@@ -59,13 +61,37 @@ internal static class IngestBench
         if (r.Notes.Length > 0) Console.WriteLine($"          {r.Notes}");
     }
 
+    /// <summary>One phase against the baseline or a single gateway on its own SQLite data directory.</summary>
     internal static async Task<Result> RunOneAsync(string kind, int n, int window, double rate, int seconds, int warmup, BenchOptions o, string? gatewayDll = null)
     {
         using var provisioning = Provisioning.Create(n);
         var isGateway = kind != "baseline";
         await using var server = isGateway ? await BenchTarget.StartGatewayAsync(provisioning, o, gatewayDll) : await BenchTarget.StartBaselineAsync(o);
+        return await RunOnAsync(kind, provisioning, [server], isGateway ? () => SqliteRows(provisioning.DataDir) : null, window, rate, seconds, warmup);
+    }
+
+    /// <summary>Rows in the readings table of a data directory's iotws.db, read through a fresh connection.</summary>
+    internal static long SqliteRows(string dataDir)
+    {
+        using var c = new SqliteConnection($"Data Source={Path.Combine(dataDir, "iotws.db")};Mode=ReadOnly;Pooling=False");
+        c.Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT count(*) FROM readings";
+        return (long)cmd.ExecuteScalar()!;
+    }
+
+    /// <summary>
+    /// One phase against servers already started: the provisioned devices are spread over them (device i on server
+    /// i % count); CPU, memory, bytes written and commit counters are summed over the servers. <paramref name="storedRows"/>
+    /// counts the readings in the database (null for the baseline, which stores nothing): every ack must be there.
+    /// </summary>
+    internal static async Task<Result> RunOnAsync(string kind, Provisioning provisioning, IReadOnlyList<ChildServer> servers, Func<long>? storedRows,
+        int window, double rate, int seconds, int warmup, Func<TimeSpan>? helperCpu = null)
+    {
+        var n = provisioning.Devices.Count;
+        var isGateway = storedRows is not null;
         using var stop = new CancellationTokenSource();
-        var clients = await LoadClient.ConnectManyAsync(server.WsUri, provisioning.Devices, device: true, bootId: 1, parallel: 64, CancellationToken.None);
+        var clients = await LoadClient.ConnectManyAsync(servers.Select(s => s.WsUri).ToList(), provisioning.Devices, device: true, bootId: 1, parallel: 64, CancellationToken.None);
         var latencies = new Latencies();
         long acked = 0, ackedInWindow = 0, errors = 0, sent = 0;
         var measuring = 0;
@@ -138,19 +164,21 @@ internal static class IngestBench
 
         await Task.Delay(TimeSpan.FromSeconds(warmup));
         var load = BenchTarget.LoadAverage();
-        var before = isGateway ? await BenchTarget.StatusAsync(server, provisioning.ViewerKey) : null;
-        var cpu0 = server.CpuTime;
-        var io0 = server.WrittenBytes;
+        var before = isGateway ? await StatusesAsync(servers, provisioning.ViewerKey) : [];
+        var cpu0 = CpuTime(servers);
+        var helper0 = helperCpu?.Invoke() ?? TimeSpan.Zero;
+        var io0 = WrittenBytes(servers);
         var gen0 = BenchTarget.SelfCpu();
         var t0 = Stopwatch.GetTimestamp();
         Volatile.Write(ref measuring, 1);
         await Task.Delay(TimeSpan.FromSeconds(seconds));
         Volatile.Write(ref measuring, 0);
         var wall = Stopwatch.GetElapsedTime(t0);
-        var cpu = server.CpuTime - cpu0;
-        var io1 = server.WrittenBytes;
+        var cpu = CpuTime(servers) - cpu0;
+        var helper = (helperCpu?.Invoke() ?? TimeSpan.Zero) - helper0;
+        var io1 = WrittenBytes(servers);
         var gen = BenchTarget.SelfCpu() - gen0;
-        var rss = server.Rss;
+        var rss = servers.Sum(s => s.Rss);
 
         // Stop sending and wait for every reading in flight to be answered.
         await stop.CancelAsync();
@@ -164,28 +192,20 @@ internal static class IngestBench
         var durable = true;
         if (isGateway)
         {
-            var status = await BenchTarget.StatusAsync(server, provisioning.ViewerKey);
+            var status = await StatusesAsync(servers, provisioning.ViewerKey);
             // Memory after the load, every device still connected.
             await Task.Delay(TimeSpan.FromSeconds(2));
-            var rssAfter = rssAfterLoad = server.Rss;
-            var readings = status?.GetProperty("readings");
-            // Durable: every acknowledged reading is in the file, read through a fresh connection.
-            long rows;
-            using (var c = new SqliteConnection($"Data Source={Path.Combine(provisioning.DataDir, "iotws.db")};Mode=ReadOnly;Pooling=False"))
-            {
-                c.Open();
-                using var cmd = c.CreateCommand();
-                cmd.CommandText = "SELECT count(*) FROM readings";
-                rows = (long)cmd.ExecuteScalar()!;
-            }
-            var commits = readings?.GetProperty("commits").GetInt64() ?? 0;
+            var rssAfter = rssAfterLoad = servers.Sum(s => s.Rss);
+            // Durable: every acknowledged reading is in the database, read through a fresh connection.
+            var rows = storedRows!();
+            var commits = (long)Count(status, "commits");
             var measured = Math.Max(1, Interlocked.Read(ref ackedInWindow));
             var commitsInWindow = Count(status, "commits") - Count(before, "commits");
             var commitSeconds = Count(status, "commitSecondsTotal") - Count(before, "commitSecondsTotal");
             notes = commitsInWindow <= 0 ? "" : $"commits while measured: {commitsInWindow / wall.TotalSeconds:N1}/s, mean commit {(commitSeconds > 0 ? (1000 * commitSeconds / commitsInWindow).ToString("0.00", System.Globalization.CultureInfo.InvariantCulture) : "?")} ms, {measured / commitsInWindow:N1} readings/commit; "
-                + $"RSS {rssAfter / 1048576.0:0.0} MB after the load with {n:N0} connected (peak {server.PeakRss / 1048576.0:0.0} MB)\n          ";
+                + $"RSS {rssAfter / 1048576.0:0.0} MB after the load with {n:N0} connected (peak {servers.Sum(s => s.PeakRss) / 1048576.0:0.0} MB{(servers.Count > 1 ? $", summed over {servers.Count} nodes" : "")})\n          ";
             notes += $"durability: {rows:N0} rows in the database for {Interlocked.Read(ref acked):N0} acks ({(rows >= Interlocked.Read(ref acked) ? "all acked readings stored" : "MISSING ROWS")}); "
-                + $"{commits:N0} commits, {(commits == 0 ? 0 : rows / (double)commits):N0} readings/commit; DB {status?.GetProperty("database").GetProperty("sizeBytes").GetInt64() / 1048576.0:0.0} MB; "
+                + $"{commits:N0} commits, {(commits == 0 ? 0 : rows / (double)commits):N0} readings/commit; DB {status.FirstOrDefault()?.GetProperty("database").GetProperty("sizeBytes").GetInt64() / 1048576.0:0.0} MB; "
                 + $"written while measured: {(io1.Written - io0.Written) / 1024.0 / wall.TotalSeconds:N0} KB/s, {(io1.Written - io0.Written) / 1024.0 / measured:0.00} KB per reading (write_bytes to disk {(io1.ToDisk - io0.ToDisk) / 1024.0 / measured:0.00} KB per reading)";
             if (rows < Interlocked.Read(ref acked)) { Interlocked.Increment(ref errors); durable = false; }
             diskPerReading = (io1.ToDisk - io0.ToDisk) / (double)measured;
@@ -205,9 +225,19 @@ internal static class IngestBench
             CommitsPerSecond = commitsPerSecond,
             MeanCommitMs = meanCommitMs,
             Durable = durable,
+            HelperCpu = helperCpu is null ? double.NaN : BenchTarget.CpuPercent(helper, wall),
         };
     }
 
-    private static double Count(JsonElement? status, string name) =>
-        status?.GetProperty("readings") is { } r && r.TryGetProperty(name, out var v) ? v.GetDouble() : 0;
+    /// <summary>A counter of the "readings" section of /api/status, summed over the nodes.</summary>
+    private static double Count(IEnumerable<JsonElement?> statuses, string name) =>
+        statuses.Sum(status => status?.GetProperty("readings") is { } r && r.TryGetProperty(name, out var v) ? v.GetDouble() : 0);
+
+    private static async Task<JsonElement?[]> StatusesAsync(IReadOnlyList<ChildServer> servers, string key) =>
+        await Task.WhenAll(servers.Select(s => BenchTarget.StatusAsync(s, key)));
+
+    private static TimeSpan CpuTime(IReadOnlyList<ChildServer> servers) => servers.Aggregate(TimeSpan.Zero, (sum, s) => sum + s.CpuTime);
+
+    private static (long Written, long ToDisk) WrittenBytes(IReadOnlyList<ChildServer> servers) =>
+        (servers.Sum(s => s.WrittenBytes.Written), servers.Sum(s => s.WrittenBytes.ToDisk));
 }

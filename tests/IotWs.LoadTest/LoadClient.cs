@@ -107,7 +107,11 @@ internal sealed class LoadClient : IAsyncDisposable
     }
 
     /// <summary>Opens many clients with bounded concurrency; returns them in order.</summary>
-    public static async Task<LoadClient[]> ConnectManyAsync(Uri uri, IReadOnlyList<(string Id, string Token)> identities, bool device, long bootId, int parallel, CancellationToken ct)
+    public static Task<LoadClient[]> ConnectManyAsync(Uri uri, IReadOnlyList<(string Id, string Token)> identities, bool device, long bootId, int parallel, CancellationToken ct) =>
+        ConnectManyAsync([uri], identities, device, bootId, parallel, ct);
+
+    /// <summary>Opens many clients spread over several servers (client i on uris[i % count]); returns them in order.</summary>
+    public static async Task<LoadClient[]> ConnectManyAsync(IReadOnlyList<Uri> uris, IReadOnlyList<(string Id, string Token)> identities, bool device, long bootId, int parallel, CancellationToken ct)
     {
         var clients = new LoadClient[identities.Count];
         using var gate = new SemaphoreSlim(parallel);
@@ -116,7 +120,7 @@ internal sealed class LoadClient : IAsyncDisposable
             await gate.WaitAsync(ct);
             try
             {
-                clients[i] = await ConnectAsync(uri, identity.Id, identity.Token, device, bootId, ct);
+                clients[i] = await ConnectAsync(uris[i % uris.Count], identity.Id, identity.Token, device, bootId, ct);
             }
             finally
             {

@@ -16,6 +16,7 @@ return command switch
     "suite" => await SuiteBench.RunAsync(options),
     "storage" => StorageBench.Run(options),
     "store" => await StoreBench.RunAsync(options),
+    "cluster" => await ClusterBench.RunAsync(options),
     _ => Usage(),
 };
 
@@ -36,6 +37,10 @@ static int Usage()
                    [--sync normal|full] [--cache-mb 2] [--merge-run 16]
           store    [--providers sqlite,postgres-copy,postgres-insert] [--devices 100,1000] [--rows 300000] [--commit 1000] [--repeat 1] [--sync full|normal]
                    (postgres-*: a durable PostgreSQL started for the run; ratios against the first provider named)
+          cluster  [--devices 100,1000] [--window 32] [--seconds 8] [--warmup 2] [--skip ingest,sqlite,postgres,two,plain,latency]
+                   [--latency-devices 1000] [--dashboards 10]   (needs PostgreSQL and /usr/sbin/mosquitto; started for the run)
+                   issue 14 in one run: ingest on 1 node SQLite, 1 node PostgreSQL, 2 nodes PostgreSQL (cluster mode, and plain), each against
+                   the baseline measured in the same run; device on node A → dashboard on node B; summary table at the end
         common:    [--gateway <build dir>] (another gateway build than this one's) [--gc project|server|workstation] [--set Storage:CommitInterval=00:00:00.050,…]  (gateway settings, section Gateway)
         """);
     return 2;

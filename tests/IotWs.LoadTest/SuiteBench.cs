@@ -119,25 +119,25 @@ internal static class SuiteBench
         return 0;
     }
 
-    private static void Section(string title) => Console.WriteLine($"\n== {title} [load {BenchTarget.LoadAverage()}]");
+    internal static void Section(string title) => Console.WriteLine($"\n== {title} [load {BenchTarget.LoadAverage()}]");
 
-    private static string Ms(IngestBench.Result r) => $"{r.Latency.P50:0.0} / {r.P95:0.0} / {r.Latency.P99:0.0} ms";
+    internal static string Ms(IngestBench.Result r) => $"{r.Latency.P50:0.0} / {r.P95:0.0} / {r.Latency.P99:0.0} ms";
 
     /// <summary>
     /// Readings per second of the server's own CPU time: on a shared machine a server gets whatever CPU is left, so
     /// this second ratio says how much work each reading costs, apart from how much CPU the server happened to get.
     /// </summary>
-    private static double PerCpu(IngestBench.Result r) => r.ServerCpu <= 0 ? double.NaN : r.Rate / (r.ServerCpu / 100);
+    internal static double PerCpu(IngestBench.Result r) => r.ServerCpu <= 0 ? double.NaN : r.Rate / (r.ServerCpu / 100);
 
-    private static string Mb(long bytes) => bytes == 0 ? "" : $"{bytes / 1048576.0:0} MB";
+    internal static string Mb(long bytes) => bytes == 0 ? "" : $"{bytes / 1048576.0:0} MB";
 
-    private static string Durability(IngestBench.Result r) =>
+    internal static string Durability(IngestBench.Result r) =>
         (r.Durable && r.Errors == 0 ? "every ack in the file" : $"**{r.Errors} errors{(r.Durable ? "" : ", MISSING ROWS")}**")
         + (double.IsNaN(r.CommitsPerSecond) ? "" : $"; {r.CommitsPerSecond:0} commits/s")
         + (double.IsNaN(r.MeanCommitMs) || r.MeanCommitMs == 0 ? "" : $", mean {r.MeanCommitMs:0.0} ms");
 
     /// <summary>Storage:CommitInterval in ms as passed with --set, else the gateway's default (250 ms).</summary>
-    private static double CommitIntervalMs(BenchOptions o)
+    internal static double CommitIntervalMs(BenchOptions o)
     {
         foreach (var s in o.String("set", "").Split(',', StringSplitOptions.RemoveEmptyEntries))
         {

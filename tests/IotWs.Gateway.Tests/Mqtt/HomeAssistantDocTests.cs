@@ -1,5 +1,3 @@
-using System.Globalization;
-using System.Reflection;
 using System.Text.RegularExpressions;
 using IotWs.Gateway.Mqtt;
 using IotWs.Gateway.Tests.Infrastructure;
@@ -18,7 +16,7 @@ public sealed partial class HomeAssistantDocTests
     public void Every_Gateway_Mqtt_key_is_in_the_doc_with_its_default_and_nothing_else_is()
     {
         var documented = KeyRow().Matches(Doc).ToDictionary(m => m.Groups[1].Value, m => m.Groups[2].Value.Trim('`'));
-        var actual = Keys(MqttBridgeOptions.Section, new MqttBridgeOptions()).ToDictionary(k => k.Key, k => k.Default);
+        var actual = OptionKeys.Of(MqttBridgeOptions.Section, new MqttBridgeOptions()).ToDictionary(k => k.Key, k => k.Default);
 
         Assert.Equal(actual.Keys.Order(), documented.Keys.Order());
         foreach (var (key, value) in actual)
@@ -34,29 +32,5 @@ public sealed partial class HomeAssistantDocTests
         var first = readme.IndexOf("Home Assistant", StringComparison.Ordinal);
         Assert.True(first >= 0);
         Assert.StartsWith("Home Assistant](docs/home-assistant.md)", readme[first..], StringComparison.Ordinal);
-    }
-
-    /// <summary>Each bindable property as "Section:Name" with its default as the doc writes it; nested option objects recurse.</summary>
-    private static IEnumerable<(string Key, string Default)> Keys(string prefix, object options)
-    {
-        foreach (var property in options.GetType().GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite))
-        {
-            var key = $"{prefix}:{property.Name}";
-            var value = property.GetValue(options);
-            if (value is not null && property.PropertyType.Namespace == typeof(MqttBridgeOptions).Namespace && property.PropertyType.IsClass && property.PropertyType != typeof(string))
-            {
-                foreach (var nested in Keys(key, value)) yield return nested;
-                continue;
-            }
-
-            yield return (key, value switch
-            {
-                null => "(none)",
-                bool b => b ? "true" : "false",
-                TimeSpan t => t.ToString("c", CultureInfo.InvariantCulture),
-                IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
-                _ => value.ToString()!,
-            });
-        }
     }
 }
