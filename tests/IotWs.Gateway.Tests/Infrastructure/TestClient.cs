@@ -32,6 +32,26 @@ public sealed class TestClient : IAsyncDisposable
         return new TestClient(socket);
     }
 
+    /// <summary>Connects, handshakes and authenticates as a device; returns the client after auth_response success.</summary>
+    public static Task<TestClient> ConnectDeviceAsync(Uri uri, string deviceId, string token, long bootId = 1, int heartbeatMs = 30000) =>
+        ConnectAuthenticatedAsync(uri, new { type = "handshake", clientType = "microcontroller", capabilities = new[] { "sensor_data" }, version = "1.0.0", deviceId, bootId, heartbeatInterval = heartbeatMs }, token);
+
+    /// <summary>Connects, handshakes and authenticates as an application (a dashboard or a technician's tool) with an API key.</summary>
+    public static Task<TestClient> ConnectWithKeyAsync(Uri uri, string key) =>
+        ConnectAuthenticatedAsync(uri, new { type = "handshake", clientType = "application", capabilities = new[] { "dashboard" }, version = "1.0.0" }, key);
+
+    private static async Task<TestClient> ConnectAuthenticatedAsync(Uri uri, object handshake, string token)
+    {
+        var client = await ConnectAsync(uri);
+        await client.ReceiveAsync("welcome");
+        await client.SendAsync(handshake);
+        await client.SendAsync(new { type = "auth", token });
+        await client.ReceiveAsync("handshake_response");
+        var auth = await client.ReceiveAsync("auth_response");
+        Assert.True(auth.GetProperty("success").GetBoolean(), auth.ToString());
+        return client;
+    }
+
     public Task SendAsync(object message) => SendTextAsync(JsonSerializer.Serialize(message));
 
     public Task SendTextAsync(string text) =>

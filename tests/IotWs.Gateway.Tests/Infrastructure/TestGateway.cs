@@ -62,30 +62,11 @@ public sealed class TestGateway : IAsyncDisposable
 
     public Task<TestClient> ConnectAsync() => TestClient.ConnectAsync(WsUri);
 
-    /// <summary>Connects, handshakes and authenticates; returns the client after auth_response success.</summary>
-    public async Task<TestClient> ConnectDeviceAsync(string deviceId, string token, long bootId = 1, int heartbeatMs = 30000)
-    {
-        var client = await ConnectAsync();
-        await client.ReceiveAsync("welcome");
-        await client.SendAsync(new { type = "handshake", clientType = "microcontroller", capabilities = new[] { "sensor_data" }, version = "1.0.0", deviceId, bootId, heartbeatInterval = heartbeatMs });
-        await client.SendAsync(new { type = "auth", token });
-        await client.ReceiveAsync("handshake_response");
-        var auth = await client.ReceiveAsync("auth_response");
-        Assert.True(auth.GetProperty("success").GetBoolean(), auth.ToString());
-        return client;
-    }
+    /// <summary>Connects, handshakes and authenticates as a device; returns the client after auth_response success.</summary>
+    public Task<TestClient> ConnectDeviceAsync(string deviceId, string token, long bootId = 1, int heartbeatMs = 30000) =>
+        TestClient.ConnectDeviceAsync(WsUri, deviceId, token, bootId, heartbeatMs);
 
-    public async Task<TestClient> ConnectWithKeyAsync(string key)
-    {
-        var client = await ConnectAsync();
-        await client.ReceiveAsync("welcome");
-        await client.SendAsync(new { type = "handshake", clientType = "application", capabilities = new[] { "dashboard" }, version = "1.0.0" });
-        await client.SendAsync(new { type = "auth", token = key });
-        await client.ReceiveAsync("handshake_response");
-        var auth = await client.ReceiveAsync("auth_response");
-        Assert.True(auth.GetProperty("success").GetBoolean(), auth.ToString());
-        return client;
-    }
+    public Task<TestClient> ConnectWithKeyAsync(string key) => TestClient.ConnectWithKeyAsync(WsUri, key);
 
     public async ValueTask DisposeAsync()
     {
