@@ -46,7 +46,11 @@ internal sealed partial class DeadNodeCleanup(
         using var timer = new PeriodicTimer(_nodeTimeout, time);
         try
         {
-            while (await timer.WaitForNextTickAsync(stoppingToken)) Sweep();
+            while (await timer.WaitForNextTickAsync(stoppingToken))
+            {
+                Sweep();
+                MarkUnheldOffline();
+            }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
@@ -74,6 +78,30 @@ internal sealed partial class DeadNodeCleanup(
             SweepFailed(logger, e);
             return 0;
         }
+    }
+
+    /// <summary>
+    /// Takes offline the devices shown online that no live node holds and that have been silent past their timeout:
+    /// those of a node that died while no owner was watching, or of a cluster whose nodes all restarted (each node
+    /// loads the last written state, and a device without a connection anywhere is judged by no one else).
+    /// </summary>
+    internal int MarkUnheldOffline()
+    {
+        if (!leases.IsOwner(ClusterWork.OfflineDetection) || time.GetUtcNow() - _startedAt < _nodeTimeout) return 0;
+        var marked = 0;
+        try
+        {
+            foreach (var deviceId in presence.SilentWithoutConnection(_nodeTimeout))
+            {
+                if (owners.NodeOf(deviceId) is null && presence.MarkOffline(deviceId, PresenceReasons.NotHeld)) marked++;
+            }
+            if (marked > 0) UnheldMarked(logger, marked);
+        }
+        catch (Exception e)
+        {
+            SweepFailed(logger, e);
+        }
+        return marked;
     }
 
     private void OnNodeLeft(ClusterNode node)
@@ -114,6 +142,9 @@ internal sealed partial class DeadNodeCleanup(
 
     [LoggerMessage(1421, LogLevel.Warning, "Failed {Count} calls that nodes no longer alive had sent (gateway_restarted)")]
     private static partial void CallsFailed(ILogger logger, int count);
+
+    [LoggerMessage(1423, LogLevel.Warning, "Took {Count} devices offline that were shown online, silent past their timeout, with no gateway holding them")]
+    private static partial void UnheldMarked(ILogger logger, int count);
 
     [LoggerMessage(1422, LogLevel.Error, "Cleaning up after dead nodes failed")]
     private static partial void SweepFailed(ILogger logger, Exception e);

@@ -21,6 +21,8 @@ public static class PresenceReasons
     public const string ConnectionLost = "connection lost";
     /// <summary>Followed by the close code: the gateway closed the device's connection for a policy reason.</summary>
     public const string ClosedByGateway = "closed by gateway ";
+    /// <summary>Cluster: shown online, silent past its timeout, and no live node claims it (e.g. after every node restarted).</summary>
+    public const string NotHeld = "no gateway holds it";
 }
 
 /// <summary>
@@ -369,7 +371,13 @@ public sealed partial class PresenceTracker : IDevicePresence, IHostedService, I
         PresenceChange? change = null;
         lock (state)
         {
-            if (state.Session is { IsClosing: false }) return;
+            if (state.Session is { IsClosing: false })
+            {
+                // This node holds a live connection: its view wins, and it says so again at the next share, so a node
+                // that took the device offline (its owner message lost, say) does not keep showing it offline.
+                if (state.Status != status) state.Shared = true;
+                return;
+            }
             var since = Time(snapshot["statusSince"]);
             var changed = state.Status != status;
             state.Status = status;
@@ -408,6 +416,27 @@ public sealed partial class PresenceTracker : IDevicePresence, IHostedService, I
             Transition(state, PresenceStates.Offline, reason, _time.GetUtcNow());
             return true;
         }
+    }
+
+    /// <summary>
+    /// Cluster: devices shown online or stale that have no connection here and have been silent for three of their
+    /// heartbeat intervals plus <paramref name="grace"/>. A device another node holds is shared with its lastSeen, so
+    /// it is only here when its holder went quiet too; the caller checks that no live node claims it.
+    /// </summary>
+    public IReadOnlyList<string> SilentWithoutConnection(TimeSpan grace)
+    {
+        var now = _time.GetUtcNow();
+        var silent = new List<string>();
+        foreach (var state in _devices.Values)
+        {
+            lock (state)
+            {
+                if (state.Status == PresenceStates.Offline || state.Session is not null) continue;
+                var interval = state.Interval > TimeSpan.Zero ? state.Interval : _defaultInterval;
+                if (state.LastSeen is not { } lastSeen || now - lastSeen >= interval * 3 + grace) silent.Add(state.DeviceId);
+            }
+        }
+        return silent;
     }
 
     private void ShareAllLocal()
