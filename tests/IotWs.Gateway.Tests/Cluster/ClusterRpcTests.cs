@@ -9,19 +9,50 @@ namespace IotWs.Gateway.Tests.Cluster;
 [Collection(PostgresCollection.Name)]
 public sealed class ClusterRpcTests(PostgresFixture postgres)
 {
+    /// <summary>Two nodes with fast sweeps, device esp-1 provisioned, a technician's HTTP client on node B.</summary>
+    private sealed class TwoNodes : IAsyncDisposable
+    {
+        private TwoNodes(OwnerNodes cluster, OwnerNodes.Node a, OwnerNodes.Node b, string token, HttpClient http) =>
+            (Cluster, A, B, Token, Http) = (cluster, a, b, token, http);
+
+        public OwnerNodes Cluster { get; }
+        public OwnerNodes.Node A { get; }
+        public OwnerNodes.Node B { get; }
+        public string Token { get; }
+        public HttpClient Http { get; }
+
+        public static async Task<TwoNodes> StartAsync(PostgresFixture postgres, string? technician = null)
+        {
+            var cluster = await OwnerNodes.StartAsync(postgres);
+            var a = await cluster.StartNodeAsync("node-a", Fast);
+            var b = await cluster.StartNodeAsync("node-b", Fast);
+            return new TwoNodes(cluster, a, b, a.Gateway.AddDevice("esp-1"), b.Gateway.Http(b.Gateway.AddKey("technician", technician)));
+        }
+
+        /// <summary>esp-1 connected to node A, once node B knows it is there.</summary>
+        public async Task<TestClient> ConnectOnAAsync()
+        {
+            var device = await A.Gateway.ConnectDeviceAsync("esp-1", Token);
+            await WaitUntilBKnowsAsync(B, "esp-1", "node-a");
+            return device;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            Http.Dispose();
+            await Cluster.DisposeAsync();
+        }
+    }
+
     private static async Task WaitUntilBKnowsAsync(OwnerNodes.Node b, string deviceId, string? node) =>
         await OwnerNodes.EventuallyAsync(() => b.Service<IDeviceOwners>().NodeOf(deviceId) == node, $"node-b sees {deviceId} on {node ?? "no node"}");
 
     [OwnerClusterFact]
     public async Task A_ping_on_node_b_is_answered_by_the_device_connected_to_node_a()
     {
-        await using var cluster = await OwnerNodes.StartAsync(postgres);
-        var a = await cluster.StartNodeAsync("node-a", Fast);
-        var b = await cluster.StartNodeAsync("node-b", Fast);
-        var token = a.Gateway.AddDevice("esp-1");
-        using var http = b.Gateway.Http(b.Gateway.AddKey("technician", "tech-anna"));
-        await using var device = await a.Gateway.ConnectDeviceAsync("esp-1", token);
-        await WaitUntilBKnowsAsync(b, "esp-1", "node-a");
+        await using var nodes = await TwoNodes.StartAsync(postgres, "tech-anna");
+        var (a, b, http) = (nodes.A, nodes.B, nodes.Http);
+        await using var device = await nodes.ConnectOnAAsync();
 
         var post = PostAsync(http, "esp-1", new { endpoint = "ping" });
         var request = await device.ReceiveAsync("request");
@@ -46,13 +77,9 @@ public sealed class ClusterRpcTests(PostgresFixture postgres)
     [OwnerClusterFact]
     public async Task A_call_on_node_b_that_the_device_on_a_never_answers_times_out_as_on_one_gateway()
     {
-        await using var cluster = await OwnerNodes.StartAsync(postgres);
-        var a = await cluster.StartNodeAsync("node-a", Fast);
-        var b = await cluster.StartNodeAsync("node-b", Fast);
-        var token = a.Gateway.AddDevice("esp-1");
-        using var http = b.Gateway.Http(b.Gateway.AddKey("technician"));
-        await using var device = await a.Gateway.ConnectDeviceAsync("esp-1", token);
-        await WaitUntilBKnowsAsync(b, "esp-1", "node-a");
+        await using var nodes = await TwoNodes.StartAsync(postgres);
+        var (a, b, http) = (nodes.A, nodes.B, nodes.Http);
+        await using var device = await nodes.ConnectOnAAsync();
 
         var post = PostAsync(http, "esp-1", new { endpoint = "ping", timeoutMs = 1000 });
         await device.ReceiveAsync("request");
@@ -68,11 +95,8 @@ public sealed class ClusterRpcTests(PostgresFixture postgres)
     [OwnerClusterFact]
     public async Task A_call_on_node_b_for_a_device_connected_nowhere_fails_device_offline()
     {
-        await using var cluster = await OwnerNodes.StartAsync(postgres);
-        var a = await cluster.StartNodeAsync("node-a", Fast);
-        var b = await cluster.StartNodeAsync("node-b", Fast);
-        a.Gateway.AddDevice("esp-1");
-        using var http = b.Gateway.Http(b.Gateway.AddKey("technician"));
+        await using var nodes = await TwoNodes.StartAsync(postgres);
+        var http = nodes.Http;
 
         var (_, call, _) = await PostAsync(http, "esp-1", new { endpoint = "ping" });
         Assert.Equal("failed", call.GetProperty("status").GetString());
@@ -82,17 +106,14 @@ public sealed class ClusterRpcTests(PostgresFixture postgres)
     [OwnerClusterFact]
     public async Task A_persistent_call_queued_on_node_b_is_delivered_when_the_device_connects_to_node_a()
     {
-        await using var cluster = await OwnerNodes.StartAsync(postgres);
-        var a = await cluster.StartNodeAsync("node-a", Fast);
-        var b = await cluster.StartNodeAsync("node-b", Fast);
-        var token = a.Gateway.AddDevice("esp-1");
-        using var http = b.Gateway.Http(b.Gateway.AddKey("technician"));
+        await using var nodes = await TwoNodes.StartAsync(postgres);
+        var (a, b, http) = (nodes.A, nodes.B, nodes.Http);
 
         var (status, queued, _) = await PostAsync(http, "esp-1", new { endpoint = "get_sensor_status", persistent = true, ttlSeconds = 60 });
         Assert.Equal(202, status);
         var id = queued.GetProperty("id").GetString()!;
 
-        await using var device = await a.Gateway.ConnectDeviceAsync("esp-1", token);
+        await using var device = await a.Gateway.ConnectDeviceAsync("esp-1", nodes.Token);
         var request = await device.ReceiveAsync("request");
         Assert.Equal(id, request.GetProperty("requestId").GetString());
         await AnswerAsync(device, request, new { temperature = 20.0 });
@@ -106,13 +127,9 @@ public sealed class ClusterRpcTests(PostgresFixture postgres)
     [OwnerClusterFact]
     public async Task A_persistent_call_made_on_node_b_while_the_device_is_on_node_a_is_delivered_at_once_and_answered()
     {
-        await using var cluster = await OwnerNodes.StartAsync(postgres);
-        var a = await cluster.StartNodeAsync("node-a", Fast);
-        var b = await cluster.StartNodeAsync("node-b", Fast);
-        var token = a.Gateway.AddDevice("esp-1");
-        using var http = b.Gateway.Http(b.Gateway.AddKey("technician"));
-        await using var device = await a.Gateway.ConnectDeviceAsync("esp-1", token);
-        await WaitUntilBKnowsAsync(b, "esp-1", "node-a");
+        await using var nodes = await TwoNodes.StartAsync(postgres);
+        var (a, b, http) = (nodes.A, nodes.B, nodes.Http);
+        await using var device = await nodes.ConnectOnAAsync();
 
         // As on one gateway: the device is connected, so the POST waits for the outcome.
         var post = PostAsync(http, "esp-1", new { endpoint = "ping", persistent = true, ttlSeconds = 60 });
