@@ -96,6 +96,7 @@ public static class GatewayServices
 
         // HTTP surface: problem bodies, OpenAPI, metrics and health
         services.AddProblemResponses();
+        services.AddTrustedProxies();
         services.AddApiReference();
         services.AddObservability();
         return services;
@@ -103,6 +104,7 @@ public static class GatewayServices
 
     public static WebApplication MapGateway(this WebApplication app)
     {
+        app.UseTrustedProxies();
         app.UseSecurityHeaders();
         app.UseProblemResponses();
         // WebSockets authenticate in the protocol (docs/access.md), so they branch off before the HTTP authentication and

@@ -25,6 +25,11 @@ public sealed class GatewayOptions
     public string[] RequiredFields { get; set; } = [];
     /// <summary>Seed option fieldsToEncrypt: reading/event fields encrypted at rest.</summary>
     public string[] FieldsToEncrypt { get; set; } = [];
+    /// <summary>
+    /// Load balancers whose X-Forwarded-For / X-Forwarded-Proto the gateway believes (addresses or CIDR networks, e.g.
+    /// "10.0.0.5", "10.0.0.0/24"). Empty (the default): nobody's, so a client cannot claim another address.
+    /// </summary>
+    public string[] TrustedProxies { get; set; } = [];
     /// <summary>Simulated boards started in-process (the --simulate option).</summary>
     [Range(0, 10_000)] public int Simulate { get; set; }
     public TimeSpan SimulateReadingInterval { get; set; } = TimeSpan.FromSeconds(2);

@@ -26,6 +26,11 @@ internal sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
         if (o.Storage.Provider == StorageProvider.Postgres && string.IsNullOrWhiteSpace(o.Storage.ConnectionString))
             errors.Add("Gateway:Storage:ConnectionString is required when Gateway:Storage:Provider is Postgres (an Npgsql connection string, e.g. Host=db;Database=iotws;Username=iotws).");
         errors.AddRange(o.Cluster.Validate(o.Storage));
+        foreach (var proxy in o.TrustedProxies)
+        {
+            if (!TrustedProxies.TryParse(proxy, out _))
+                errors.Add($"Gateway:TrustedProxies: '{proxy}' is neither an IP address nor a network in CIDR form (e.g. 10.0.0.0/24).");
+        }
         if (string.IsNullOrWhiteSpace(o.DataDirectory)) errors.Add("Gateway:DataDirectory must name a directory.");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }

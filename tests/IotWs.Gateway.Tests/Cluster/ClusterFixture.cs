@@ -72,6 +72,7 @@ public sealed class ClusterFixture : IAsyncLifetime
         "Storage:Provider=Postgres",
         "Storage:ConnectionString=" + ConnectionString,
         "Storage:CommitInterval=00:00:00.020",
+        "TrustedProxies:0=127.0.0.1",
         "RateLimit:MessagesPerSecond=100000",
         "RateLimit:Burst=100000",
         "Rpc:SweepInterval=00:00:00.050",

@@ -70,6 +70,7 @@ public sealed class HaproxyServer : IAsyncDisposable
             "  default_backend nodes",
             "backend nodes",
             "  balance first",
+            "  option forwardfor",
             "  option httpchk GET /readyz",
             "  http-check expect status 200",
             "  default-server check inter 500ms fastinter 250ms downinter 250ms fall 2 rise 1 maxconn 1000",
