@@ -13,8 +13,11 @@ public sealed class OwnerAlertTests(PostgresFixture postgres)
         "Alerts:Rules:0:Threshold=30", "Alerts:Rules:0:Duration=00:00:00", "Alerts:Rules:0:Hysteresis=1",
     ];
 
-    private static bool Raised(OwnerNodes.Node node) =>
-        node.Logs.Entries.Any(e => e.Category.EndsWith("AlertEvaluator", StringComparison.Ordinal) && e.Message.Contains("raised by rule hot", StringComparison.Ordinal));
+    /// <summary>The alerts this node raised, by device.</summary>
+    private static string[] Raised(OwnerNodes.Node node) =>
+        [.. node.Logs.Entries
+            .Where(e => e.Category.EndsWith("AlertEvaluator", StringComparison.Ordinal) && e.Message.Contains("raised by rule hot", StringComparison.Ordinal))
+            .Select(e => e.Message.Contains("esp-on-a", StringComparison.Ordinal) ? "esp-on-a" : "esp-on-b")];
 
     [OwnerClusterFact]
     public async Task A_reading_over_the_threshold_on_either_node_raises_one_alert_not_one_per_node()
@@ -43,8 +46,9 @@ public sealed class OwnerAlertTests(PostgresFixture postgres)
         // Long enough for a second evaluator to have raised its own: still one per device, all from the owner.
         await Task.Delay(TimeSpan.FromSeconds(1));
         Assert.Equal(2L, await cluster.ScalarAsync<long>("SELECT count(*) FROM alerts"));
-        Assert.True(Raised(a));
-        Assert.False(Raised(b), "node-b holds no lease and raises nothing");
+        // Each alert was raised by exactly one node: the lease holder. Which node that is may change under a loaded
+        // machine (a renewal stalled past NodeTimeout hands the lease over), so the test asks "once", not "by node-a".
+        Assert.Equal(["esp-on-a", "esp-on-b"], Raised(a).Concat(Raised(b)).Order(StringComparer.Ordinal));
         // Either node lists the same alerts (they are in the shared database).
         var listed = JsonDocument.Parse(await b.Gateway.Http(b.Gateway.AddKey("viewer")).GetStringAsync("/api/alerts?state=active")).RootElement;
         Assert.Equal(["esp-on-a", "esp-on-b"], listed.EnumerateArray().Select(x => x.GetProperty("deviceId").GetString()).Order(StringComparer.Ordinal));
