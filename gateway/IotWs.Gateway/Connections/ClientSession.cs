@@ -60,6 +60,8 @@ public sealed class ClientSession
     /// <summary>When (Stopwatch ticks) this connection's last store request was answered; 0 before the first.</summary>
     internal long LastAckAt { get => Volatile.Read(ref _lastAckAt); set => Volatile.Write(ref _lastAckAt, value); }
     private long _lastAckAt;
+    /// <summary>Whether this connection's last store request came within the follow window of its ack (read loop only).</summary>
+    internal bool FollowedAck { get; set; }
     /// <summary>Cancelled when the connection starts closing.</summary>
     public CancellationToken Closing => _closing.Token;
     public bool IsClosing => Volatile.Read(ref _closeRequested) != 0;

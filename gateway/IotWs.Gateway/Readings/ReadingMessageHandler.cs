@@ -21,9 +21,12 @@ internal sealed class ReadingMessageHandler(ReadingParser parser, ReadingWriter 
     {
         var request = session.MayWrite() ? parser.Parse(message, session, time.GetUtcNow(), this) : Refused(session, message);
         request.PreviousAckAt = session.LastAckAt;
+        request.PreviousFollowedAck = session.FollowedAck;
         try
         {
             await writer.EnqueueAsync(request, ct);
+            // A connection's messages are handled one after another: its next request reads this before it is queued.
+            session.FollowedAck = request.WithinFollowWindow;
         }
         catch (StoreClosedException)
         {
@@ -43,8 +46,9 @@ internal sealed class ReadingMessageHandler(ReadingParser parser, ReadingWriter 
     public void Completed(StoreRequest request)
     {
         if (request.State is not ClientSession session) return;
-        session.Send(request, static (w, r) => Write(w, r));
+        // Before the send: a client on loopback answers the ack with its next reading before Send returns.
         session.LastAckAt = System.Diagnostics.Stopwatch.GetTimestamp();
+        session.Send(request, static (w, r) => Write(w, r));
         foreach (var r in request.Readings)
         {
             if (r.Status == EntryStatus.Refused) ReadingsLog.Refused(logger, session.Principal ?? "not authenticated", session.ClientId, r.Seq is { } seq ? "seq " + seq : "without seq", r.Message ?? "");

@@ -110,10 +110,14 @@ public sealed class StoreRequest
     public int Weight => Math.Max(1, Readings.Count);
     /// <summary>When (Stopwatch ticks) the connection's previous store request was answered; 0 when none was.</summary>
     public long PreviousAckAt { get; set; }
+    /// <summary>Whether the connection's previous store request was queued within the follow window of the ack before it.</summary>
+    public bool PreviousFollowedAck { get; set; }
+    /// <summary>Queued within <see cref="ReadingWriter.FollowWindow"/> (50 ms, at most one CommitInterval) of its connection's previous ack.</summary>
+    internal bool WithinFollowWindow { get; set; }
     /// <summary>
-    /// Queued within <see cref="ReadingWriter.FollowWindow"/> (50 ms, at most one CommitInterval) of its connection's
-    /// previous ack: the client paces itself on acks (a window-1 replay, a full window), so the writer commits it as soon
-    /// as it is free instead of gathering for the interval.
+    /// This request and the connection's previous one each came right after an ack: the client paces itself on acks (a
+    /// window-1 replay, a full window), so the writer commits it as soon as it is free instead of gathering for the
+    /// interval. One such request alone proves nothing: a device on its own clock lands that close to an ack by chance.
     /// </summary>
     internal bool FollowsAck { get; set; }
     /// <summary>Monotonic time (Stopwatch ticks) the request entered the queue.</summary>
