@@ -11,8 +11,9 @@ namespace IotWs.Gateway.Cluster;
 /// queues through outages, reconnects with backoff and renews subscriptions). One subscription, "iotws-cluster/#"
 /// with no-local, carries everything; handlers are matched here. Membership: a retained heartbeat every
 /// HeartbeatInterval, an empty retained will, and a sweep that declares silent nodes dead — but only while this node
-/// itself is connected, and not sooner than NodeTimeout after it (re)connected, so a broker outage is not taken for
-/// the death of every other node.
+/// itself is connected, not sooner than NodeTimeout after it (re)connected, and only once the broker has answered a
+/// ping sent after the silence was noticed: a broker outage, or a connection broken without either end knowing yet,
+/// is not taken for the death of every other node.
 /// </summary>
 public sealed partial class MqttClusterBus : IClusterBus, IAsyncDisposable
 {
@@ -41,6 +42,8 @@ public sealed partial class MqttClusterBus : IClusterBus, IAsyncDisposable
     private DateTimeOffset _judgeFrom = DateTimeOffset.MinValue;
     private volatile bool _stopped;
     private long _received;
+    // 1 while a ping proves the link before silent nodes are declared dead.
+    private int _proving;
 
     public MqttClusterBus(ClusterOptions options, string nodeId, ConnectionRegistry registry, TimeProvider time, ILoggerFactory loggers)
     {
@@ -204,24 +207,60 @@ public sealed partial class MqttClusterBus : IClusterBus, IAsyncDisposable
             lock (_gate) _judgeFrom = now;
             return;
         }
+        if (!_nodes.Values.Any(n => IsSilent(n, now))) return;
+        // Someone looks dead. Whether that is true or only our own connection is broken (no byte in or out, and the
+        // keep-alive has not noticed yet) the broker's answer to a ping tells: it comes back on the same connection
+        // after anything the others published before it.
+        if (Interlocked.Exchange(ref _proving, 1) == 1) return;
+        _ = ProveLinkThenJudgeAsync();
+    }
+
+    private async Task ProveLinkThenJudgeAsync()
+    {
+        try
+        {
+            if (!await _link.PingAsync(_options.NodeTimeout))
+            {
+                // Not proven: judge nobody until a full NodeTimeout after the link carries traffic again.
+                lock (_gate) _judgeFrom = _time.GetUtcNow();
+                LinkUnproven(_logger, NodeId);
+                return;
+            }
+            var now = _time.GetUtcNow();
+            foreach (var node in _nodes.Values)
+            {
+                ClusterNode? left = null;
+                lock (node)
+                {
+                    if (IsSilent(node, now))
+                    {
+                        node.Alive = false;
+                        left = node.ToNode();
+                    }
+                }
+                if (left is not null) RaiseLeft(left, "heartbeat timed out");
+            }
+        }
+        catch (Exception e)
+        {
+            TickFailed(_logger, e);
+        }
+        finally
+        {
+            Volatile.Write(ref _proving, 0);
+        }
+    }
+
+    /// <summary>Another node, alive so far, not heard from for NodeTimeout since it last spoke or since this node could judge.</summary>
+    private bool IsSilent(NodeEntry node, DateTimeOffset now)
+    {
+        if (node.NodeId == NodeId || !node.Alive) return false;
         DateTimeOffset judgeFrom;
         lock (_gate) judgeFrom = _judgeFrom;
-        foreach (var node in _nodes.Values)
-        {
-            if (node.NodeId == NodeId) continue;
-            ClusterNode? left = null;
-            lock (node)
-            {
-                // After a broker restart the others reconnect within one backoff step of us: wait for that too.
-                var heard = node.LastHeartbeat > judgeFrom + ReconnectMax(_options) ? node.LastHeartbeat : judgeFrom + ReconnectMax(_options);
-                if (node.Alive && now - heard > _options.NodeTimeout)
-                {
-                    node.Alive = false;
-                    left = node.ToNode();
-                }
-            }
-            if (left is not null) RaiseLeft(left, "heartbeat timed out");
-        }
+        // After a broker restart the others reconnect within one backoff step of us: wait for that too.
+        var from = judgeFrom + ReconnectMax(_options);
+        var heard = node.LastHeartbeat > from ? node.LastHeartbeat : from;
+        return now - heard > _options.NodeTimeout;
     }
 
     private void OnHeartbeat(string subtopic, ReadOnlyMemory<byte> payload)
@@ -349,6 +388,9 @@ public sealed partial class MqttClusterBus : IClusterBus, IAsyncDisposable
 
     [LoggerMessage(404, LogLevel.Error, "A cluster bus handler for {Filter} failed")]
     private static partial void HandlerFailed(ILogger logger, Exception e, string filter);
+
+    [LoggerMessage(406, LogLevel.Warning, "Cluster node {NodeId} did not hear from other nodes and the broker did not answer a ping: nobody is declared dead until the link to the broker works again")]
+    private static partial void LinkUnproven(ILogger logger, string nodeId);
 
     [LoggerMessage(405, LogLevel.Error, "The cluster heartbeat failed")]
     private static partial void TickFailed(ILogger logger, Exception e);

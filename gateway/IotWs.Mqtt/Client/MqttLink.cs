@@ -100,6 +100,27 @@ public sealed class MqttLink : IMqttOutlet, IAsyncDisposable
         _work.Release();
     }
 
+    /// <summary>
+    /// A PINGREQ answered by the broker within <paramref name="timeout"/>: proof that this connection carries traffic
+    /// now, which <see cref="IsConnected"/> cannot give (a silently broken connection stays "connected" until the
+    /// keep-alive notices, up to 1.5 keep-alive periods later).
+    /// </summary>
+    public async Task<bool> PingAsync(TimeSpan timeout)
+    {
+        if (!_connected) return false;
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+        cts.CancelAfter(timeout);
+        try
+        {
+            await _client.PingAsync(cts.Token);
+            return true;
+        }
+        catch (Exception e) when (e is OperationCanceledException or MQTTnet.Exceptions.MqttCommunicationException or InvalidOperationException or ObjectDisposedException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Sends what is queued (for up to <paramref name="timeout"/>), then a clean DISCONNECT, which suppresses the will.</summary>
     public async Task StopAsync(TimeSpan timeout)
     {

@@ -89,4 +89,41 @@ public sealed class BusMembershipTests(PostgresFixture postgres)
         await Task.Delay(TimeSpan.FromSeconds(1.5));
         Assert.Empty(left);
     }
+    [BusFact]
+    public async Task A_node_whose_link_to_the_broker_broke_silently_declares_nobody_dead_but_still_notices_a_real_death()
+    {
+        await using var cluster = await BusCluster.StartAsync(postgres);
+        // node-a reaches the broker through a relay the test can freeze; node-b (a ghost) reaches it directly.
+        await using var relay = new FreezableTcpRelay(cluster.Broker.Port);
+        var a = (MqttClusterBus)BusCluster.Bus(await cluster.AddNodeAsync("node-a", "Cluster:Mqtt:Port=" + relay.Port));
+        var left = new ConcurrentQueue<ClusterNode>();
+        a.NodeLeft += left.Enqueue;
+        await using var b = await GhostNode.ConnectAsync(cluster.Broker.Port, "node-b");
+        using var beating = new CancellationTokenSource();
+        var heartbeats = Task.Run(async () =>
+        {
+            while (!beating.IsCancellationRequested)
+            {
+                await b.HeartbeatAsync();
+                await Task.Delay(200);
+            }
+        });
+        await BusCluster.Until(() => a.Nodes.Any(n => n is { NodeId: "node-b", Alive: true }), "node-a sees node-b alive");
+        // Past the grace node-a gives everyone after it connected: from here on silence counts.
+        await Task.Delay(TimeSpan.FromSeconds(1.5));
+
+        // node-b beats on; node-a hears nothing for three node timeouts, its connection still open: it must not
+        // take node-b for dead (as owner it would take node-b's devices offline and fail its calls).
+        relay.Freeze();
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        Assert.Empty(left);
+        relay.Thaw();
+        await BusCluster.Until(() => a.IsConnected && a.Nodes.Any(n => n is { NodeId: "node-b", Alive: true }), "node-a hears node-b again", TimeSpan.FromSeconds(20));
+        Assert.Empty(left);
+
+        // A node-b that really falls silent is still declared dead once the broker answers node-a's ping.
+        await beating.CancelAsync();
+        await heartbeats;
+        await BusCluster.Until(() => left.Any(n => n.NodeId == "node-b"), "node-a reports node-b left", TimeSpan.FromSeconds(10));
+    }
 }
