@@ -15,7 +15,7 @@
                                              (nanoff --filedeployment deploy.json)
       6. reset the board                     (nanoff --platform esp32 --serialport PORT --reset)
 
-    Before step 1 every input is checked (gateway URLs, tokens file, device id, SSID), so a mistake
+    Before step 1 every input is checked (gateway URLs, TLS certificate, tokens file, device id, SSID), so a mistake
     stops the script with one line on stderr and exit code 1 before the board is touched.
 
     The WiFi password and the device token only ever go into the temporary config file, which is
@@ -30,6 +30,13 @@
     a cluster: the board starts with the first and moves to the next one when a connect fails or the
     link closes with 1001, 1006 or 1013. Written as gatewayUrls (and gatewayUrl, the first one, which
     older firmware reads).
+
+.PARAMETER TlsCertificate
+    The gateway's certificate file (PEM), for wss:// gateway URLs: tls/gateway.crt in the gateway's data
+    directory, made by `IotWs.Gateway certs create` (`certs show` prints its path and fingerprint). Its
+    text goes into config.json as tlsCertificate, and the board then accepts no other certificate.
+    Required with wss:// URLs and refused with ws:// ones: the board never falls back to plain ws://.
+    Output shows its SHA-256 fingerprint (compare it with what `certs create` printed), not its text.
 
 .PARAMETER TokensFile
     JSON lines as printed by `IotWs.Gateway devices add` / `devices import`:
@@ -71,11 +78,17 @@
     ./flash.ps1 -SerialPort COM5 -GatewayUrl ws://pi-a.local:5080/ws,ws://pi-b.local:5080/ws -DeviceId esp32-attic
 
     A board of a cluster: it fails over between the two gateways.
+
+.EXAMPLE
+    ./flash.ps1 -SerialPort COM5 -GatewayUrl wss://pi.local:5443/ws -TlsCertificate ./data/tls/gateway.crt -DeviceId esp32-attic
+
+    Over TLS: the board pins the gateway's certificate (copy gateway.crt from the gateway's data directory).
 #>
 [CmdletBinding(SupportsShouldProcess)]
 param(
     [string] $SerialPort,
     [Parameter(Mandatory)] [string[]] $GatewayUrl,
+    [string] $TlsCertificate,
     [string] $TokensFile = 'devices.jsonl',
     [string] $DeviceId,
     [string] $WifiSsid = $env:IOTWS_WIFI_SSID,
@@ -107,6 +120,40 @@ foreach ($url in $gatewayUrls) {
     $parsed = $null
     if (-not [Uri]::TryCreate($url, [UriKind]::Absolute, [ref] $parsed) -or $parsed.Scheme -notin 'ws', 'wss' -or -not $parsed.Host) {
         throw "GatewayUrl '$url' is not a ws:// or wss:// URL (e.g. ws://192.168.1.50:5080/ws)"
+    }
+}
+
+# tlsCertificate and wss:// go together, as in the firmware's parser: one PEM certificate (never the key),
+# required by wss:// URLs and refused next to ws:// ones.
+$certificatePem = $null
+$certificateShown = $null
+if ($TlsCertificate) {
+    if (-not (Test-Path -LiteralPath $TlsCertificate -PathType Leaf)) {
+        throw "TlsCertificate file $TlsCertificate not found: pass the gateway's tls/gateway.crt (IotWs.Gateway certs create makes it, certs show prints its path)"
+    }
+    $text = [System.IO.File]::ReadAllText([System.IO.Path]::GetFullPath($TlsCertificate, (Get-Location).Path))
+    if ($text -match 'PRIVATE KEY') { throw "TlsCertificate $TlsCertificate is a private key: pass the certificate (gateway.crt), never the key" }
+    $blocks = [regex]::Matches($text, '-----BEGIN CERTIFICATE-----').Count
+    $certificate = $null
+    if ($blocks -eq 1) {
+        try { $certificate = [System.Security.Cryptography.X509Certificates.X509Certificate2]::CreateFromPem($text) } catch { $certificate = $null }
+    }
+    if (-not $certificate) {
+        throw "TlsCertificate $TlsCertificate is not one PEM certificate (-----BEGIN CERTIFICATE----- …): pass the gateway's tls/gateway.crt"
+    }
+    $sha256 = [System.Convert]::ToHexString([System.Security.Cryptography.SHA256]::HashData($certificate.RawData)) -replace '(..)(?!$)', '$1:'
+    $certificate.Dispose()
+    # As the firmware keeps it: trimmed, '\n' line ends.
+    $certificatePem = ($text.Trim() -replace "`r`n", "`n") + "`n"
+    $certificateShown = "$([System.IO.Path]::GetFileName($TlsCertificate)) (SHA-256 $sha256)"
+}
+foreach ($url in $gatewayUrls) {
+    $tls = $url.StartsWith('wss://', [StringComparison]::OrdinalIgnoreCase)
+    if ($tls -and -not $certificatePem) {
+        throw "GatewayUrl '$url' is wss:// and needs -TlsCertificate: the gateway's tls/gateway.crt (from IotWs.Gateway certs create), which the board pins"
+    }
+    if (-not $tls -and $certificatePem) {
+        throw "-TlsCertificate is given, so every GatewayUrl must be wss:// ('$url' is not): the board does not fall back to plain ws://"
     }
 }
 if (-not $WriteConfig -and -not $SerialPort) { throw 'SerialPort missing: pass -SerialPort (nanoff --listports lists them), or -WriteConfig <path> to only write config.json' }
@@ -168,6 +215,7 @@ if ($WriteConfig -or -not $SkipConfig) {
         ledPin              = $LedPin
     }
     if ($Location) { $config.location = $Location }
+    if ($certificatePem) { $config.tlsCertificate = $certificatePem }
 }
 
 if ($WriteConfig) {
@@ -214,7 +262,10 @@ if ($config) {
     $utf8 = [System.Text.UTF8Encoding]::new($false)
     # What the board gets, secrets masked.
     $shown = (@(foreach ($key in $config.Keys) {
-        $value = if ($key -in 'wifiPassword', 'token') { '***' } elseif ($key -eq 'gatewayUrls') { $config[$key] -join ',' } else { $config[$key] }
+        $value = if ($key -in 'wifiPassword', 'token') { '***' }
+                 elseif ($key -eq 'gatewayUrls') { $config[$key] -join ',' }
+                 elseif ($key -eq 'tlsCertificate') { $certificateShown }
+                 else { $config[$key] }
         "$key=$value"
     }) -join ', ')
     if ($PSCmdlet.ShouldProcess("I:\config.json on $SerialPort ($shown)", 'Upload config.json')) {

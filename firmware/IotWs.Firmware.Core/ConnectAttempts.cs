@@ -5,7 +5,9 @@ namespace IotWs.Firmware.Core
     /// connect timeout abandons an attempt (the loop moves on, to the next gateway URL); the thread
     /// still ends whenever the network stack gives up, and its result is then thrown away. At most
     /// <see cref="MaxInFlight"/> attempts may be running, so a gateway that accepts TCP and never
-    /// answers cannot pile up threads and sockets. Thread-safe: attempts finish on their own threads.
+    /// answers cannot pile up threads and sockets: <see cref="DeviceSettings.MaxConnectsInFlight"/>, two
+    /// over ws:// and one over wss://, where each connection holds about 33 KB of TLS buffers.
+    /// Thread-safe: attempts finish on their own threads.
     /// </summary>
     public class ConnectAttempts
     {

@@ -15,6 +15,12 @@ namespace IotWs.Firmware.Core
         /// <summary>Most gateway URLs a device takes (config.json gatewayUrls).</summary>
         public const int MaxGatewayUrls = 8;
 
+        /// <summary>Connect threads that may exist at once over plain ws:// (see <see cref="ConnectAttempts"/>).</summary>
+        public const int MaxConnectsInFlightPlain = 2;
+
+        /// <summary>Over wss:// only one: each TLS connection holds about 33 KB of buffers on an ESP32.</summary>
+        public const int MaxConnectsInFlightTls = 1;
+
         /// <summary>ws:// or wss:// URL of the gateway's /ws endpoint (the only one, or the first of <see cref="GatewayUrls"/>).</summary>
         public string GatewayUrl;
 
@@ -23,6 +29,14 @@ namespace IotWs.Firmware.Core
         /// 1013 the device moves to the next. Null or empty means just <see cref="GatewayUrl"/>.
         /// </summary>
         public string[] GatewayUrls;
+
+        /// <summary>
+        /// The gateway's certificate as PEM text (config.json tlsCertificate), or null. Set exactly when
+        /// every gateway URL is wss://: the board then trusts only this certificate (the gateway's
+        /// self-signed one from `certs create`, or the root of a CA-signed chain) and never talks in the
+        /// clear, so its token cannot leak through a ws:// fallback.
+        /// </summary>
+        public string TlsCertificate;
 
         /// <summary>The device id the token was issued for.</summary>
         public string DeviceId;
@@ -102,6 +116,24 @@ namespace IotWs.Firmware.Core
             }
         }
 
+        /// <summary>True when the board connects over TLS (wss://, pinned to <see cref="TlsCertificate"/>).</summary>
+        public bool UsesTls
+        {
+            get { return TlsCertificate != null; }
+        }
+
+        /// <summary>Connect threads allowed at once: one over TLS (its buffers are large), two otherwise.</summary>
+        public int MaxConnectsInFlight
+        {
+            get { return UsesTls ? MaxConnectsInFlightTls : MaxConnectsInFlightPlain; }
+        }
+
+        /// <summary>True for a wss:// URL.</summary>
+        public static bool IsTlsUrl(string url)
+        {
+            return url != null && StartsWith(url, "wss://");
+        }
+
         /// <summary>True for a ws:// or wss:// URL with a host.</summary>
         public static bool IsGatewayUrl(string url)
         {
@@ -169,6 +201,8 @@ namespace IotWs.Firmware.Core
                 error = ConfigKeys.GatewayUrl + " must be a ws:// or wss:// URL";
                 return null;
             }
+            error = ReadTls(config, s);
+            if (error != null) return null;
             if (s.DeviceId == null || s.DeviceId.Length == 0)
             {
                 error = ConfigKeys.DeviceId + " is required";
@@ -210,6 +244,33 @@ namespace IotWs.Firmware.Core
             return s;
         }
 
+        // tlsCertificate and wss:// go together: a wss:// URL without a certificate would have nothing to
+        // verify the gateway against, and a certificate next to a ws:// URL would promise a protection
+        // that URL does not give. Both are refused, naming the URL.
+        private static string ReadTls(Hashtable config, DeviceSettings s)
+        {
+            if (config.Contains(ConfigKeys.TlsCertificate) && config[ConfigKeys.TlsCertificate] != null)
+            {
+                string pem = config[ConfigKeys.TlsCertificate] as string;
+                if (pem == null || pem.Length > 0)
+                {
+                    string invalid = PemCertificate.Check(ConfigKeys.TlsCertificate, pem);
+                    if (invalid != null) return invalid;
+                    s.TlsCertificate = pem.Trim() + "\n";
+                }
+            }
+            string[] urls = s.EffectiveGatewayUrls;
+            for (int i = 0; i < urls.Length; i++)
+            {
+                bool tls = IsTlsUrl(urls[i]);
+                if (tls && !s.UsesTls)
+                    return urls[i] + " is wss:// and needs " + ConfigKeys.TlsCertificate + ": the gateway's certificate as PEM (tls/gateway.crt from `certs create`; flash.ps1 -TlsCertificate)";
+                if (!tls && s.UsesTls)
+                    return ConfigKeys.TlsCertificate + " is set, so every gateway URL must be wss:// (" + urls[i] + " is not): the board does not fall back to plain ws://";
+            }
+            return null;
+        }
+
         private static bool StartsWith(string text, string prefix)
         {
             return text.Length >= prefix.Length && text.Substring(0, prefix.Length) == prefix;
@@ -230,6 +291,9 @@ namespace IotWs.Firmware.Core
         public const string ReadingIntervalMs = "readingIntervalMs";
         public const string HeartbeatIntervalMs = "heartbeatIntervalMs";
         public const string BufferCapacity = "bufferCapacity";
+
+        /// <summary>The gateway's certificate as PEM text; required with wss:// URLs, refused with ws:// ones.</summary>
+        public const string TlsCertificate = "tlsCertificate";
         public const string DhtEchoPin = "dhtEchoPin";
         public const string DhtTriggerPin = "dhtTriggerPin";
         public const string LedPin = "ledPin";

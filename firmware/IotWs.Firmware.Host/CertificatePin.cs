@@ -35,6 +35,13 @@ public sealed class CertificatePin
         return FromCertificate(certificate);
     }
 
+    /// <summary>The certificate of config.json's tlsCertificate (PEM text, as DeviceSettings keeps it): the simulator pins what a board trusts.</summary>
+    public static CertificatePin FromPem(string pem)
+    {
+        using var certificate = X509Certificate2.CreateFromPem(pem);
+        return FromCertificate(certificate);
+    }
+
     public static CertificatePin FromCertificate(X509Certificate certificate) => new(SHA256.HashData(certificate.GetRawCertData()));
 
     /// <summary>A fingerprint, or else the path of a certificate file; null with an error when it is neither.</summary>

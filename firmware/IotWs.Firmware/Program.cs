@@ -69,7 +69,7 @@ namespace IotWs.Firmware
             }).Start();
 
             DevicePorts ports = new DevicePorts();
-            ports.Transport = new WebSocketLink(log);
+            ports.Transport = new WebSocketLink(settings, log);
             ports.Sensor = new Dht22Reader(new Dht22Sensor(ConfigFile.Pin(config, ConfigKeys.DhtEchoPin, 12), ConfigFile.Pin(config, ConfigKeys.DhtTriggerPin, 14)));
             ports.Clock = clock;
             ports.Store = FlashStore.Open("I:\\iotws-state");

@@ -90,6 +90,49 @@ public class BoundedConnectTests
     }
 
     [Fact]
+    public void Over_tls_a_single_connect_thread_exists_while_a_gateway_hangs()
+    {
+        // Settings as the board reads them from config.json: wss:// with the gateway's certificate.
+        var config = new Host.SystemTextJsonCodec().Parse(System.Text.Json.JsonSerializer.Serialize(new
+        {
+            gatewayUrls = new[] { "wss://pi-a.test:5443/ws", "wss://pi-b.test:5443/ws" }, deviceId = "d", token = "t", tlsCertificate = TestCertificate.Pem(),
+        }))!;
+        var settings = DeviceSettings.FromConfig(config, out var error);
+        Assert.True(error is null, error);
+        var attempts = new ConnectAttempts(settings.MaxConnectsInFlight);
+        var transport = new ThreadedTransport(attempts);
+        var clock = new FakeClock();
+        var core = new DeviceCore(settings, new DevicePorts
+        {
+            Transport = transport, Sensor = new FakeSensor(), Clock = clock, Store = new Host.InMemoryStore(),
+            Device = new FakeDevice(), Log = new ListLog(), Json = new Host.SystemTextJsonCodec(), Random = new HighestRandom(),
+        });
+        core.Start();
+
+        for (var i = 0; i < 2400; i++)
+        {
+            clock.Advance(50);
+            core.Tick();
+        }
+
+        // One TLS connection's buffers at most: the hanging one. Later connects are refused and back off.
+        Assert.Equal(1, transport.Started);
+        Assert.Equal(1, attempts.InFlight);
+        Assert.True(attempts.Refused >= 1, "a second connect should have been refused while the first hangs");
+        Assert.True(core.ReadingsTaken >= 50);
+
+        transport.GatewayAnswers.Set();
+        lock (transport.Threads) foreach (var t in transport.Threads) Assert.True(t.Join(TimeSpan.FromSeconds(10)));
+        Assert.Equal(0, attempts.InFlight);
+        for (var i = 0; i < 2400 && transport.Started == 1; i++)
+        {
+            clock.Advance(50);
+            core.Tick();
+        }
+        Assert.Equal(2, transport.Started);
+    }
+
+    [Fact]
     public void An_attempt_that_finishes_while_current_is_reported_and_frees_its_slot()
     {
         var attempts = new ConnectAttempts(1);

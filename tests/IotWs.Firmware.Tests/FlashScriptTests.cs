@@ -137,12 +137,12 @@ public sealed class FlashScriptTests : IDisposable
     [PwshFact]
     public void Several_gateway_urls_become_the_gateway_url_list_of_the_config()
     {
-        var run = Flash("-SerialPort", "COM5", "-GatewayUrl", "ws://pi-a.local:5080/ws,wss://pi-b.local:5443/ws", "-TokensFile", TokensFile("esp32-attic"),
+        var run = Flash("-SerialPort", "COM5", "-GatewayUrl", "ws://pi-a.local:5080/ws,ws://pi-b.local:5080/ws", "-TokensFile", TokensFile("esp32-attic"),
             "-WifiSsid", "home", "-SkipRuntime", "-SkipBuild", "-WhatIf");
 
         Assert.True(run.ExitCode == 0, run.All);
         Assert.Equal(["Deploy the application", "Upload config.json", "Reset the board"], WhatIfOperations(run.Stdout).Where(o => o != "Install nanoff"));
-        Assert.Contains("gatewayUrl=ws://pi-a.local:5080/ws, gatewayUrls=ws://pi-a.local:5080/ws,wss://pi-b.local:5443/ws", run.Stdout, StringComparison.Ordinal);
+        Assert.Contains("gatewayUrl=ws://pi-a.local:5080/ws, gatewayUrls=ws://pi-a.local:5080/ws,ws://pi-b.local:5080/ws", run.Stdout, StringComparison.Ordinal);
     }
 
     [PwshTheory]
@@ -228,5 +228,96 @@ public sealed class FlashScriptTests : IDisposable
         var settings = DeviceSettings.FromConfig(config, out var error);
         Assert.Null(error);
         Assert.Equal(["ws://192.168.1.50:5080/ws"], settings.EffectiveGatewayUrls);
+    }
+
+    private string CertificateFile(string name = "gateway.crt", string? text = null)
+    {
+        var path = Path.Combine(_dir, name);
+        File.WriteAllText(path, text ?? TestCertificate.Pem("pi.local"));
+        return path;
+    }
+
+    private static string Fingerprint(string pemFile)
+    {
+        using var certificate = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificateFromFile(pemFile);
+        return string.Join(':', Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(certificate.RawData)).Chunk(2).Select(c => new string(c)));
+    }
+
+    [PwshFact]
+    public void With_a_tls_certificate_the_config_carries_its_pem_and_the_firmware_reads_it_back_pinned()
+    {
+        var certificate = CertificateFile();
+        var path = Path.Combine(_dir, "config.json");
+        var run = Flash("-GatewayUrl", "wss://pi-a.local:5443/ws,wss://pi-b.local:5443/ws", "-TlsCertificate", certificate, "-TokensFile", TokensFile("esp32-attic"),
+            "-WifiSsid", "home", "-WriteConfig", path);
+
+        Assert.True(run.ExitCode == 0, run.All);
+        var text = File.ReadAllText(path);
+        // nanoFramework.Json: the PEM's '/' and line ends must not become "\/" or "\u" escapes.
+        Assert.DoesNotContain("\\u", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("\\/", text, StringComparison.Ordinal);
+
+        var settings = DeviceSettings.FromConfig(new SystemTextJsonCodec().Parse(text)!, out var error);
+
+        Assert.True(error is null, error);
+        Assert.True(settings.UsesTls);
+        Assert.Equal(1, settings.MaxConnectsInFlight);
+        Assert.Equal(["wss://pi-a.local:5443/ws", "wss://pi-b.local:5443/ws"], settings.EffectiveGatewayUrls);
+        Assert.Equal(File.ReadAllText(certificate).Trim().ReplaceLineEndings("\n") + "\n", settings.TlsCertificate);
+        using var expected = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificateFromFile(certificate);
+        Assert.True(CertificatePin.FromPem(settings.TlsCertificate).Matches(expected));
+    }
+
+    [PwshFact]
+    public void WhatIf_shows_the_certificate_by_its_fingerprint_not_its_text()
+    {
+        var certificate = CertificateFile();
+        var run = Flash("-SerialPort", "COM5", "-GatewayUrl", "wss://pi.local:5443/ws", "-TlsCertificate", certificate, "-TokensFile", TokensFile("esp32-attic"),
+            "-WifiSsid", "home", "-SkipRuntime", "-SkipBuild", "-WhatIf");
+
+        Assert.True(run.ExitCode == 0, run.All);
+        var upload = run.Stdout.Split('\n').Single(l => l.Contains("\"Upload config.json\"", StringComparison.Ordinal));
+        Assert.Contains("gatewayUrl=wss://pi.local:5443/ws", upload, StringComparison.Ordinal);
+        Assert.Contains("tlsCertificate=gateway.crt (SHA-256 " + Fingerprint(certificate) + ")", upload, StringComparison.Ordinal);
+        Assert.DoesNotContain("BEGIN CERTIFICATE", run.All, StringComparison.Ordinal);
+        Assert.DoesNotContain(File.ReadAllLines(certificate)[1], run.All, StringComparison.Ordinal);
+        Assert.DoesNotContain("SECRET", run.All, StringComparison.Ordinal);
+    }
+
+    [PwshTheory]
+    [InlineData("wss-without-certificate", "flash.ps1: GatewayUrl 'wss://pi.local:5443/ws' is wss:// and needs -TlsCertificate: the gateway's tls/gateway.crt (from IotWs.Gateway certs create), which the board pins")]
+    [InlineData("certificate-with-ws", "flash.ps1: -TlsCertificate is given, so every GatewayUrl must be wss:// ('ws://pi-b.local:5080/ws' is not): the board does not fall back to plain ws://")]
+    [InlineData("missing-file", "flash.ps1: TlsCertificate file missing.crt not found: pass the gateway's tls/gateway.crt (IotWs.Gateway certs create makes it, certs show prints its path)")]
+    [InlineData("private-key", "flash.ps1: TlsCertificate gateway.key is a private key: pass the certificate (gateway.crt), never the key")]
+    [InlineData("not-pem", "flash.ps1: TlsCertificate devices.jsonl is not one PEM certificate (-----BEGIN CERTIFICATE----- …): pass the gateway's tls/gateway.crt")]
+    [InlineData("damaged-pem", "flash.ps1: TlsCertificate broken.crt is not one PEM certificate (-----BEGIN CERTIFICATE----- …): pass the gateway's tls/gateway.crt")]
+    [InlineData("two-certificates", "flash.ps1: TlsCertificate chain.crt is not one PEM certificate (-----BEGIN CERTIFICATE----- …): pass the gateway's tls/gateway.crt")]
+    public void A_tls_mistake_stops_the_script_with_one_clear_line_before_any_step(string mistake, string expected)
+    {
+        TokensFile("esp32-a");
+        CertificateFile();
+        var url = "wss://pi.local:5443/ws";
+        var certificate = "gateway.crt";
+        switch (mistake)
+        {
+            case "wss-without-certificate": certificate = ""; break;
+            case "certificate-with-ws": url = "wss://pi-a.local:5443/ws,ws://pi-b.local:5080/ws"; break;
+            case "missing-file": certificate = "missing.crt"; break;
+            case "private-key":
+                using (var key = System.Security.Cryptography.ECDsa.Create())
+                    CertificateFile(certificate = "gateway.key", key.ExportPkcs8PrivateKeyPem());
+                break;
+            case "not-pem": certificate = "devices.jsonl"; break;
+            case "damaged-pem": CertificateFile(certificate = "broken.crt", TestCertificate.Pem().Replace("M", "!", StringComparison.Ordinal)); break;
+            case "two-certificates": CertificateFile(certificate = "chain.crt", TestCertificate.Pem() + TestCertificate.Pem("other.local")); break;
+        }
+        var args = new List<string> { "-SerialPort", "/dev/ttyUSB0", "-WhatIf", "-GatewayUrl", url, "-TokensFile", "devices.jsonl", "-WifiSsid", "home" };
+        if (certificate.Length > 0) args.AddRange(["-TlsCertificate", certificate]);
+
+        var run = Flash([.. args]);
+
+        Assert.Equal(1, run.ExitCode);
+        Assert.Equal(expected, run.Stderr.Trim());
+        Assert.Empty(WhatIfOperations(run.Stdout));
     }
 }

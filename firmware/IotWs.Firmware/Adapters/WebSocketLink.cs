@@ -1,7 +1,9 @@
 using System;
 using System.Diagnostics;
+using System.Net.Security;
 using System.Net.WebSockets;
 using System.Net.WebSockets.WebSocketFrame;
+using System.Security.Cryptography.X509Certificates;
 using System.Threading;
 using IotWs.Firmware.Core;
 
@@ -18,15 +20,17 @@ namespace IotWs.Firmware.Adapters
     /// so a gateway that accepts TCP and never answers holds it until the TCP stack gives up, or for
     /// ever. So it runs on a thread of its own (ConnectAttempts): the loop keeps going, the core's
     /// connect timeout abandons the attempt and moves on, a late result is disposed, and at most
-    /// <see cref="MaxConnectsInFlight"/> such threads exist at a time.
+    /// DeviceSettings.MaxConnectsInFlight such threads exist at a time (one over TLS).
+    ///
+    /// wss:// trusts only the configured certificate: it is the client's CACertificate, and
+    /// SslVerification is CertificateRequired. Not VerifyPeer: nanoFramework's mbedTLS layer
+    /// (ssl_generic_init_internal) asks for MBEDTLS_SSL_VERIFY_REQUIRED only on CertificateRequired and
+    /// verifies nothing on any other value. mbedTLS also checks the URL's host against the certificate.
     /// </remarks>
     public class WebSocketLink : ITransport
     {
         /// <summary>Largest message taken, whole or reassembled from fragments; also the frame limit.</summary>
         public const int MaxMessageBytes = 4096;
-
-        /// <summary>Connect threads that may be running at once (current plus abandoned ones).</summary>
-        public const int MaxConnectsInFlight = 2;
 
         // Send budget: a burst of 24 messages, refilled at 8 per second. A healthy link drains far
         // faster; a stalled one stops taking messages instead of eating the heap.
@@ -39,20 +43,45 @@ namespace IotWs.Firmware.Adapters
         private ITransportListener _listener;
         private double _sendTokens = SendBurst;
         private long _tokensAt;
-        private readonly ConnectAttempts _attempts = new ConnectAttempts(MaxConnectsInFlight);
+        private readonly ConnectAttempts _attempts;
+        private readonly X509Certificate _gatewayCertificate;
         private readonly ILog _log;
         private MessageAssembler _assembler;
 
-        /// <summary>Creates the link; drops of oversized or broken fragmented messages are logged to log.</summary>
-        public WebSocketLink(ILog log)
+        /// <summary>
+        /// Creates the link for settings (DeviceSettings.FromConfig checked them): its connect bound, and for
+        /// wss:// the gateway certificate, parsed once. Drops of broken fragmented messages are logged to log.
+        /// </summary>
+        public WebSocketLink(DeviceSettings settings, ILog log)
         {
             _log = log;
+            _attempts = new ConnectAttempts(settings.MaxConnectsInFlight);
+            if (settings.UsesTls)
+            {
+                try
+                {
+                    // The string constructor keeps the terminator mbedTLS needs to parse PEM.
+                    _gatewayCertificate = new X509Certificate(settings.TlsCertificate);
+                }
+                catch (Exception ex)
+                {
+                    // Without it no wss:// connect is started (see Connect), never one without verification.
+                    Debug.WriteLine("tls: " + ConfigKeys.TlsCertificate + " is unusable: " + ex.Message);
+                }
+            }
         }
 
         /// <inheritdoc/>
         public bool Connect(string url, ITransportListener listener)
         {
+            // The old client first: with TLS its buffers must be gone before new ones are allocated.
             DisposeRetired();
+            bool tls = DeviceSettings.IsTlsUrl(url);
+            if (tls && _gatewayCertificate == null)
+            {
+                Debug.WriteLine("ws: no usable gateway certificate for " + url + "; not connecting");
+                return false;
+            }
             int ticket = _attempts.Begin();
             if (ticket == 0)
             {
@@ -66,8 +95,10 @@ namespace IotWs.Firmware.Adapters
             options.ServerTimeout = TimeSpan.FromSeconds(20);
             // The default (int.MaxValue) would allocate whatever size the peer announces.
             options.MaxReceiveFrameSize = MaxMessageBytes;
+            if (tls) options.SslVerification = SslVerification.CertificateRequired;
 
             ClientWebSocket socket = new ClientWebSocket(options);
+            if (tls) socket.CACertificate = _gatewayCertificate;
             socket.MessageReceived += OnMessageReceived;
             socket.ConnectionClosed += OnConnectionClosed;
             lock (_lock)
