@@ -4,6 +4,7 @@ using System.Text.Json;
 using CsCheck;
 using IotWs.Gateway.Connections;
 using IotWs.Gateway.Readings;
+using IotWs.Gateway.Storage;
 using IotWs.Gateway.Tests.Infrastructure;
 using IotWs.Gateway.Wire;
 using IotWs.Protocol;
@@ -16,7 +17,7 @@ namespace IotWs.Gateway.Tests.Wire;
 /// dispatcher with every handler behind it over a real socket. Whatever arrives, nothing throws, nothing is answered
 /// internal_error, nothing is logged at error level, and the connection stays open. Each run is bounded by its
 /// iteration count; a failure prints its seed (CsCheck_Seed reruns it) and its shrunk message, which then belongs in
-/// <see cref="Regressions"/>.
+/// <see cref="Regressions"/> (or, for the reading parser alone, <see cref="ReadingParserRegressions"/>).
 /// </summary>
 public sealed class WirePropertyTests(ITestOutputHelper output)
 {
@@ -36,6 +37,35 @@ public sealed class WirePropertyTests(ITestOutputHelper output)
         """{"type":"rpc_call","requestId":"\ud800","method":"\ud800","params":{"values":[1e400]}}""",
         """{"type":"stream_start","streamId":"\ud800","streamType":"file_upload","metadata":{"filename":"\ud800"}}""",
         """{"\ud800":1,"type":"heartbeat","timestamp":{"\udc00":"\ud800"}}""",
+        // A name twice in one object (fixed in 090f063): the dispatcher and a handler could each read a different one.
+        """{"type":"heartbeat","type":7}""",
+        """{"type":7,"type":"data","dataType":"sensor","data":{"temperature":1,"humidity":1}}""",
+        """{"type":"data","dataType":"sensor","data":{"temperature":1,"humidity":1},"type":"auth"}""",
+        """{"type":"request","requestId":"r","endpoint":"get_time","data":{"a":1,"a":2}}""",
+        """{"type":"heartbeat","t\u0079pe":"auth"}""",
+    ];
+
+    /// <summary>Messages whose object (or one inside it) has a name twice: each is refused whole as invalid_json.</summary>
+    public static readonly TheoryData<string> DuplicateNames =
+    [
+        """{"type":"heartbeat","type":7}""",
+        """{"type":7,"type":"data","dataType":"sensor","data":{"temperature":1,"humidity":1}}""",
+        """{"type":"data","dataType":"sensor","data":{"temperature":1,"humidity":1,"temperature":99}}""",
+        """{"type":"request","requestId":"r","endpoint":"get_time","data":{"a":1,"a":2}}""",
+        """{"type":"heartbeat","t\u0079pe":"auth"}""",
+    ];
+
+    /// <summary>
+    /// Shrunk failures of the reading-parser property, given to the parser directly: since a name twice is refused
+    /// before dispatch, only the parser's own callers can hand it a message whose type is missing or not a string
+    /// (before 090f063 it threw on both).
+    /// </summary>
+    public static readonly TheoryData<string> ReadingParserRegressions =
+    [
+        """{"type":7,"dataType":"sensor","data":{"temperature":1,"humidity":1}}""",
+        """{"type":null,"data":{"temperature":1,"humidity":1}}""",
+        """{"type":["data"],"dataType":"sensor","data":{"temperature":1,"humidity":1}}""",
+        """{"dataType":"sensor","data":{"temperature":1,"humidity":1}}""",
     ];
 
     [Fact]
@@ -108,6 +138,38 @@ public sealed class WirePropertyTests(ITestOutputHelper output)
         await using var peers = await Peers.ConnectAsync(gateway);
         foreach (var peer in peers.All) await peers.SendAndSettleAsync(peer, message);
         peers.AssertHealthy(logs);
+    }
+
+    [Theory]
+    [MemberData(nameof(DuplicateNames))]
+    public async Task A_name_twice_in_one_object_is_answered_invalid_json_on_every_kind_of_connection(string message)
+    {
+        var logs = new CapturedLogs();
+        await using var gateway = await StartAsync(logs);
+        await using var peers = await Peers.ConnectAsync(gateway);
+        foreach (var peer in peers.All)
+        {
+            await peer.SendTextAsync(message);
+            var error = await peer.ReceiveAsync("error");
+            Assert.Equal(ErrorCodes.InvalidJson, error.GetProperty("code").GetString());
+            await peers.SendAndSettleAsync(peer, """{"type":"heartbeat"}""");
+        }
+        peers.AssertHealthy(logs);
+        // Refused before dispatch: the device's reading with a second "type" was not stored either.
+        Assert.Equal(0, gateway.Service<IReadingStore>().LastReadingId);
+    }
+
+    [Theory]
+    [MemberData(nameof(ReadingParserRegressions))]
+    public async Task The_reading_parser_reads_a_missing_or_non_string_type_as_no_type(string message)
+    {
+        await using var gateway = await TestGateway.StartAsync();
+        var parser = gateway.Service<ReadingParser>();
+        using var document = JsonDocument.Parse(message);
+        var request = parser.Parse(document.RootElement, Session(Roles.Device, "esp-prop", bootId: 3), DateTimeOffset.UtcNow, NoCompletion.Instance);
+        // No type is read as "data" (the dataType decides): one sensor reading, accepted.
+        var entry = Assert.Single(request.Readings);
+        Assert.NotEqual(EntryStatus.Refused, entry.Status);
     }
 
     [Fact]
