@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json;
@@ -15,9 +16,11 @@ namespace IotWs.Gateway.Tests.Wire;
 /// <summary>
 /// Property-based tests (CsCheck) of everything that reads the wire: the frame parser, the reading parser, and the
 /// dispatcher with every handler behind it over a real socket. Whatever arrives, nothing throws, nothing is answered
-/// internal_error, nothing is logged at error level, and the connection stays open. Each run is bounded by its
-/// iteration count; a failure prints its seed (CsCheck_Seed reruns it) and its shrunk message, which then belongs in
-/// <see cref="Regressions"/> (or, for the reading parser alone, <see cref="ReadingParserRegressions"/>).
+/// internal_error, nothing is logged at error level, and the connection stays open. Each property runs at most its
+/// iteration count and at most <see cref="SecondsPerProperty"/> seconds, whichever comes first (see
+/// <see cref="PropertyBudget"/>): on a loaded 2-core box it checks fewer cases rather than running long, and the test
+/// output says how many it checked. A failure prints its seed (CsCheck_Seed reruns it) and its shrunk message, which
+/// then belongs in <see cref="Regressions"/> (or, for the reading parser alone, <see cref="ReadingParserRegressions"/>).
 /// </summary>
 public sealed class WirePropertyTests(ITestOutputHelper output)
 {
@@ -68,11 +71,16 @@ public sealed class WirePropertyTests(ITestOutputHelper output)
         """{"dataType":"sensor","data":{"temperature":1,"humidity":1}}""",
     ];
 
+    /// <summary>The most wall-clock time one property may take, on top of its iteration count.</summary>
+    public const double SecondsPerProperty = 3;
+
     [Fact]
     public void Any_frame_parses_or_is_refused_and_every_string_of_a_parsed_one_can_be_read()
     {
+        var budget = new PropertyBudget(SecondsPerProperty);
         WireGen.Frame.Sample(frame =>
         {
+            if (!budget.Take()) return;
             var outcome = WireMessage.TryParse(frame.ToArray(), out var document, out var error);
             using (document)
             {
@@ -80,16 +88,20 @@ public sealed class WirePropertyTests(ITestOutputHelper output)
                 else Assert.NotEmpty(error);
             }
         }, iter: 20_000, print: Show);
+        output.WriteLine(budget.Report(20_000));
     }
 
     [Fact]
     public void Any_bytes_at_all_parse_or_are_refused_without_an_exception()
     {
+        var budget = new PropertyBudget(SecondsPerProperty);
         Gen.Byte.Array[0, 200].Sample(bytes =>
         {
+            if (!budget.Take()) return;
             WireMessage.TryParse(bytes, out var document, out _);
             document?.Dispose();
         }, iter: 20_000);
+        output.WriteLine(budget.Report(20_000));
     }
 
     [Fact]
@@ -104,8 +116,10 @@ public sealed class WirePropertyTests(ITestOutputHelper output)
             Session(Roles.Viewer, null, bootId: null),
         };
         int parsed = 0, accepted = 0, refused = 0;
+        var budget = new PropertyBudget(SecondsPerProperty);
         Gen.Select(WireGen.Reading, Gen.Int[0, sessions.Length - 1]).Sample((text, who) =>
         {
+            if (!budget.Take()) return;
             var bytes = Encoding.UTF8.GetBytes(text);
             if (WireMessage.TryParse(bytes, out var document, out _) != WireMessage.Outcome.Parsed) return;
             Interlocked.Increment(ref parsed);
@@ -126,6 +140,7 @@ public sealed class WirePropertyTests(ITestOutputHelper output)
                 }
             }
         }, iter: 10_000, print: t => t.Item1);
+        output.WriteLine(budget.Report(10_000));
         output.WriteLine($"{parsed} messages parsed: {accepted} readings accepted, {refused} refused");
     }
 
@@ -179,14 +194,17 @@ public sealed class WirePropertyTests(ITestOutputHelper output)
         await using var gateway = await StartAsync(logs);
         await using var peers = await Peers.ConnectAsync(gateway);
         var sent = 0;
+        var budget = new PropertyBudget(SecondsPerProperty);
         await Gen.Select(WireGen.Message, Gen.OneOf(WireGen.Message, WireGen.Reading), Gen.Int[0, peers.All.Length - 1])
             .SampleAsync(async (message, reading, who) =>
             {
+                if (!budget.Take()) return;
                 var peer = peers.All[who];
                 await peers.SendAndSettleAsync(peer, message);
                 await peers.SendAndSettleAsync(peer, reading);
                 sent += 2;
             }, iter: 300, threads: 1, print: t => $"{t.Item1}  |  {t.Item2}  (connection {t.Item3})");
+        output.WriteLine(budget.Report(300));
         output.WriteLine($"{sent} messages over {peers.All.Length} connections");
         peers.AssertHealthy(logs);
     }
@@ -227,6 +245,38 @@ public sealed class WirePropertyTests(ITestOutputHelper output)
             Principal = deviceId is null ? role : "device:" + deviceId,
             BootId = bootId,
         };
+
+    /// <summary>
+    /// Bounds a property in time as well as in iterations: CsCheck's own <c>time:</c> runs for exactly that long and
+    /// ignores <c>iter:</c>, so instead the property keeps its iteration count and each case first asks
+    /// <see cref="Take"/>, which says no once the time is spent. The cases left over are then generated but not
+    /// checked (microseconds each), and a shrink under way stops with the smallest failure found so far.
+    /// </summary>
+    internal sealed class PropertyBudget(double seconds)
+    {
+        private readonly long _start = Stopwatch.GetTimestamp();
+        private readonly long _end = Stopwatch.GetTimestamp() + (long)(seconds * Stopwatch.Frequency);
+        private int _checked;
+        private int _skipped;
+
+        /// <summary>True (and counted) while time is left for one more case.</summary>
+        public bool Take()
+        {
+            if (Stopwatch.GetTimestamp() >= _end)
+            {
+                Interlocked.Increment(ref _skipped);
+                return false;
+            }
+            Interlocked.Increment(ref _checked);
+            return true;
+        }
+
+        public int Checked => Volatile.Read(ref _checked);
+
+        public string Report(int iterations) =>
+            $"{Checked} of {iterations} cases checked in {Stopwatch.GetElapsedTime(_start).TotalSeconds:0.0} s"
+            + (Volatile.Read(ref _skipped) > 0 ? $" (time bound of {seconds} s reached; {_skipped} not checked)" : "");
+    }
 
     private sealed class NoCompletion : IStoreCompletion
     {
