@@ -188,6 +188,23 @@ public sealed class WirePropertyTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void A_property_slower_than_its_time_bound_stops_at_the_bound_with_its_iterations_left_unchecked()
+    {
+        // 1,000 cases of 20 ms would take 20 s on one thread: the budget ends it after 0.5 s.
+        var budget = new PropertyBudget(0.5);
+        var started = Stopwatch.GetTimestamp();
+        Gen.Int.Sample(_ =>
+        {
+            if (!budget.Take()) return;
+            Thread.Sleep(20);
+        }, iter: 1000, threads: 1);
+        var elapsed = Stopwatch.GetElapsedTime(started);
+        output.WriteLine(budget.Report(1000));
+        Assert.True(elapsed < TimeSpan.FromSeconds(5), $"took {elapsed}");
+        Assert.InRange(budget.Checked, 1, 999);
+    }
+
+    [Fact]
     public async Task Any_message_on_any_connection_is_answered_without_internal_error_and_the_connection_stays_open()
     {
         var logs = new CapturedLogs();
