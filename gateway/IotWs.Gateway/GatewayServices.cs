@@ -83,7 +83,7 @@ public static class GatewayServices
         services.AddSingleton<IMessageHandler, RequestRouter>();
         services.AddSingleton<IRequestEndpoint, GetTimeEndpoint>();
         services.AddSingleton<IRequestEndpoint, GetConfigEndpoint>();
-        services.AddSingleton<IRequestEndpoint, GetStatusEndpoint>();
+        services.AddSingleton<IPagedRequestEndpoint, GetStatusEndpoint>();
         services.AddSingleton<GatewayMetrics>();
         services.AddSingleton<GatewayStatus>();
         services.AddPubSubFeatures();

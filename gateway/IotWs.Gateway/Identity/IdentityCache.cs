@@ -8,7 +8,9 @@ namespace IotWs.Gateway.Identity;
 /// dictionary look-up, never a database read. The cache is rebuilt when the identity change counter moves:
 /// at once after a change by this process (<see cref="IdentityStore.Changed"/>), within
 /// <see cref="IdentityOptions.PollInterval"/> for a change by another process (the CLI), and on a miss
-/// (one single-row read) so that a device or key added a moment ago by the CLI works on its first try.
+/// (one single-row read) so that a device or key added a moment ago by the CLI works on its first try. Misses read
+/// the counter at most once per <see cref="MissRefreshInterval"/>, so a flood of wrong keys costs a few reads a
+/// second, not one each; revocation does not depend on misses (IdentityWatch polls), so this does not delay it.
 /// </summary>
 public sealed class IdentityCache
 {
@@ -16,6 +18,15 @@ public sealed class IdentityCache
     private readonly TimeProvider _time;
     private readonly Lock _reloading = new();
     private Snapshot _snapshot;
+    // TimeProvider timestamp of the last counter read a miss made; NotYet before the first.
+    private long _lastMissRead = NotYet;
+    private const long NotYet = long.MinValue;
+
+    /// <summary>
+    /// Least time between two counter reads made because a credential was not in the cache. A credential added by the
+    /// CLI within this time after another miss is found by the next miss after it, or by the next poll.
+    /// </summary>
+    public static readonly TimeSpan MissRefreshInterval = TimeSpan.FromMilliseconds(100);
 
     private sealed record Snapshot(long Version, FrozenDictionary<string, Identity> ByCredential);
 
@@ -38,7 +49,7 @@ public sealed class IdentityCache
     {
         if (string.IsNullOrEmpty(secret) || secret.Length > 200) return null;
         var hash = Secrets.Hash(secret);
-        return Find(hash) ?? (RefreshIfChanged() ? Find(hash) : null);
+        return Find(hash) ?? (RefreshOnMiss() ? Find(hash) : null);
     }
 
     /// <summary>True while the credential an identity was proven with still authenticates as the same role and principal.</summary>
@@ -52,6 +63,19 @@ public sealed class IdentityCache
         if (_store.Version() == Version) return false;
         Reload();
         return true;
+    }
+
+    /// <summary>
+    /// <see cref="RefreshIfChanged"/> for a miss, unless a miss already read the counter within
+    /// <see cref="MissRefreshInterval"/> (or is reading it now): then the cache is taken as current.
+    /// </summary>
+    private bool RefreshOnMiss()
+    {
+        var now = _time.GetTimestamp();
+        var last = Interlocked.Read(ref _lastMissRead);
+        if (last != NotYet && _time.GetElapsedTime(last, now) < MissRefreshInterval) return false;
+        if (Interlocked.CompareExchange(ref _lastMissRead, now, last) != last) return false;
+        return RefreshIfChanged();
     }
 
     /// <summary>Rebuilds the cache from the database.</summary>

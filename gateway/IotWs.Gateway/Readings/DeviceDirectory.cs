@@ -18,13 +18,18 @@ public sealed class DeviceDirectory(IdentityStore identities, IDevicePresence pr
     public async Task<JsonArray> ListAsync(CancellationToken ct)
     {
         var list = new JsonArray();
-        foreach (var device in identities.ListDevices())
-        {
-            if (device.Revoked) continue;
-            list.Add(await DescribeAsync(device, false, ct));
-        }
+        foreach (var device in Listed(null)) list.Add(await DescribeAsync(device, ct));
         return list;
     }
+
+    /// <summary>The devices <see cref="ListAsync"/> lists, in ordinal id order, after <paramref name="afterDeviceId"/> when given.</summary>
+    public IEnumerable<DeviceRecord> Listed(string? afterDeviceId) =>
+        identities.ListDevices()
+            .Where(d => !d.Revoked && (afterDeviceId is null || string.CompareOrdinal(d.DeviceId, afterDeviceId) > 0))
+            .OrderBy(d => d.DeviceId, StringComparer.Ordinal);
+
+    /// <summary>One device as <see cref="ListAsync"/> shows it.</summary>
+    public Task<JsonObject> DescribeAsync(DeviceRecord device, CancellationToken ct) => DescribeAsync(device, false, ct);
 
     /// <summary>One device (revoked ones too, for their history) with its presence history; null when unknown.</summary>
     public async Task<JsonObject?> FindAsync(string deviceId, CancellationToken ct)

@@ -11,17 +11,41 @@ using IotWs.Protocol;
 
 namespace IotWs.Gateway.Readings;
 
-/// <summary>get_devices over the WebSocket: the GET /api/devices array, for viewer and up (a device may not list the fleet).</summary>
-internal sealed class GetDevicesEndpoint(DeviceDirectory directory) : IRequestEndpoint
+/// <summary>
+/// get_devices {cursor}: the GET /api/devices array (every device not revoked, by id), for viewer and up (a device may
+/// not list the fleet), paged as get_readings is so that every response fits maxPayloadSize: a response with more
+/// left carries a top-level "cursor" to pass back as data.cursor, which holds the last device id given.
+/// </summary>
+internal sealed class GetDevicesEndpoint(DeviceDirectory directory) : IPagedRequestEndpoint
 {
     public string Name => Endpoints.GetDevices;
 
-    public async ValueTask<JsonNode?> InvokeAsync(ClientSession session, JsonElement data, CancellationToken ct)
+    public async ValueTask<RequestPage> InvokeAsync(ClientSession session, JsonElement data, int budget, CancellationToken ct)
     {
         if (session.Role is not { } role || !Roles.CanView(role))
             throw new MessageException(ErrorCodes.Forbidden, "get_devices needs a viewer, technician or admin key.");
-        return await directory.ListAsync(ct);
+        var after = PageCursor.Read(data) is { } text ? DevicesCursor.TryParse(text) ?? throw PageCursor.NotOurs() : null;
+        var page = new JsonArrayPage(budget);
+        string? last = null;
+        foreach (var device in directory.Listed(after))
+        {
+            var json = WireJson.ToBytes(await directory.DescribeAsync(device, ct));
+            if (!page.TryAdd(json)) return new RequestPage(page.ToArray(), DevicesCursor.Write(last!));
+            last = device.DeviceId;
+        }
+        return new RequestPage(page.ToArray(), null);
     }
+}
+
+/// <summary>Where a paged get_devices goes on: after this device id (ids are ordered ordinally).</summary>
+internal static class DevicesCursor
+{
+    private const string Version = "d1";
+
+    public static string Write(string lastDeviceId) => PageCursor.Encode(Version, lastDeviceId);
+
+    public static string? TryParse(string text) =>
+        PageCursor.TryDecode(text, Version, 1) is [var id] && Identity.IdentityStore.IsValidId(id) ? id : null;
 }
 
 /// <summary>
@@ -46,10 +70,9 @@ internal sealed class GetReadingsEndpoint(DeviceDirectory directory, IReadingSto
         HistoryQuery query;
         ReadingsCursor? cursor = null;
         string deviceId;
-        if (Text(args, Fields.Cursor) is { } cursorText)
+        if (PageCursor.Read(args) is { } cursorText)
         {
-            cursor = ReadingsCursor.TryParse(cursorText)
-                ?? throw new MessageException(ErrorCodes.ValidationFailed, "data.cursor is not one this gateway gave: ask again without it.");
+            cursor = ReadingsCursor.TryParse(cursorText) ?? throw PageCursor.NotOurs();
             if (named is not null && named != cursor.DeviceId)
                 throw new MessageException(ErrorCodes.ValidationFailed, $"data.cursor continues the readings of '{cursor.DeviceId}', not of '{named}'.");
             deviceId = cursor.DeviceId;
@@ -98,35 +121,18 @@ internal sealed class GetReadingsEndpoint(DeviceDirectory directory, IReadingSto
         }
         var start = Math.Max(0, end - fetch);
         var exhausted = rows.Count < fetch + skip;
-        var parts = new List<byte[]>();
-        var size = 2; // [ ]
+        var page = new JsonArrayPage(budget);
         var first = end;
-        while (first > start)
-        {
-            var json = WireJson.Write(w => write(w, rows[first - 1]));
-            var grown = size + json.Length + (parts.Count > 0 ? 1 : 0);
-            if (grown > budget && parts.Count > 0) break;
-            parts.Add(json);
-            size = grown;
-            first--;
-        }
-        var buffer = new byte[size];
-        buffer[0] = (byte)'[';
-        var offset = 1;
-        for (var i = parts.Count - 1; i >= 0; i--)
-        {
-            parts[i].CopyTo(buffer, offset);
-            offset += parts[i].Length;
-            if (i > 0) buffer[offset++] = (byte)',';
-        }
-        buffer[offset] = (byte)']';
-        if (parts.Count == 0) return new Page(buffer, 0, default, 0, More: false);
+        while (first > start && page.TryAdd(rows[first - 1], write)) first--;
+        // Added newest first; the page is oldest first.
+        var buffer = page.ToArray(reversed: true);
+        if (page.Count == 0) return new Page(buffer, 0, default, 0, More: false);
 
         var oldest = at(rows[first]);
         var atOldest = 0;
         for (var i = first; i < end && at(rows[i]) == oldest; i++) atOldest++;
         var carried = cursor is not null && oldest == cursor.Before ? skip : 0;
-        return new Page(buffer, parts.Count, oldest, carried + atOldest, More: first > start || !exhausted);
+        return new Page(buffer, page.Count, oldest, carried + atOldest, More: first > start || !exhausted);
     }
 
     private static string? Text(JsonElement args, string name)
@@ -149,34 +155,23 @@ internal sealed record ReadingsCursor(string DeviceId, HistoryQuery Query, DateT
 {
     private const string Version = "r1";
 
-    public override string ToString() => Base64Url.EncodeToString(Encoding.UTF8.GetBytes(string.Join('|',
-        Version, DeviceId, Name(Query.Resolution), Query.From.ToUnixTimeMilliseconds(), Query.To.ToUnixTimeMilliseconds(),
-        Before.ToUnixTimeMilliseconds(), Skip, Remaining)));
+    public override string ToString() => PageCursor.Encode(Version,
+        DeviceId, Name(Query.Resolution), Ms(Query.From), Ms(Query.To), Ms(Before), Num(Skip), Num(Remaining));
 
     public static ReadingsCursor? TryParse(string text)
     {
-        if (text.Length > RequestRouter.CursorRoom) return null;
-        byte[] bytes;
-        try
-        {
-            bytes = Base64Url.DecodeFromChars(text);
-        }
-        catch (FormatException)
-        {
-            return null;
-        }
-        var parts = Encoding.UTF8.GetString(bytes).Split('|');
-        if (parts.Length != 8 || parts[0] != Version || !Identity.IdentityStore.IsValidId(parts[1])) return null;
-        Resolution? resolution = parts[2] switch { "raw" => Resolution.Raw, "1m" => Resolution.Minute, "1h" => Resolution.Hour, _ => null };
+        var parts = PageCursor.TryDecode(text, Version, 7);
+        if (parts is null || !Identity.IdentityStore.IsValidId(parts[0])) return null;
+        Resolution? resolution = parts[1] switch { "raw" => Resolution.Raw, "1m" => Resolution.Minute, "1h" => Resolution.Hour, _ => null };
         if (resolution is null
-            || !TryMs(parts[3], out var from) || !TryMs(parts[4], out var to) || !TryMs(parts[5], out var before)
-            || !int.TryParse(parts[6], NumberStyles.None, CultureInfo.InvariantCulture, out var skip)
-            || !int.TryParse(parts[7], NumberStyles.None, CultureInfo.InvariantCulture, out var remaining)
+            || !TryMs(parts[2], out var from) || !TryMs(parts[3], out var to) || !TryMs(parts[4], out var before)
+            || !int.TryParse(parts[5], NumberStyles.None, CultureInfo.InvariantCulture, out var skip)
+            || !int.TryParse(parts[6], NumberStyles.None, CultureInfo.InvariantCulture, out var remaining)
             || from > to || before < from || before > to || remaining is < 1 or > HistoryQuery.MaxLimit)
         {
             return null;
         }
-        return new ReadingsCursor(parts[1], new HistoryQuery(from, to, resolution.Value, remaining), before, skip, remaining);
+        return new ReadingsCursor(parts[0], new HistoryQuery(from, to, resolution.Value, remaining), before, skip, remaining);
     }
 
     private static string Name(Resolution resolution) => resolution switch
@@ -185,6 +180,10 @@ internal sealed record ReadingsCursor(string DeviceId, HistoryQuery Query, DateT
         Resolution.Hour => "1h",
         _ => "raw",
     };
+
+    private static string Ms(DateTimeOffset time) => Num(time.ToUnixTimeMilliseconds());
+
+    private static string Num(long n) => n.ToString(CultureInfo.InvariantCulture);
 
     private static bool TryMs(string text, out DateTimeOffset time)
     {

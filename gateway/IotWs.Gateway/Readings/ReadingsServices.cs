@@ -32,7 +32,7 @@ public static class ReadingsServices
         services.AddSingleton<IMessageHandler, ReadingMessageHandler>();
 
         services.AddSingleton<DeviceDirectory>();
-        services.AddSingleton<IRequestEndpoint, GetDevicesEndpoint>();
+        services.AddSingleton<IPagedRequestEndpoint, GetDevicesEndpoint>();
         services.AddSingleton<IPagedRequestEndpoint, GetReadingsEndpoint>();
         services.AddSingleton<ReadingRetention>();
         services.AddHostedService(sp => sp.GetRequiredService<ReadingRetention>());

@@ -1,7 +1,9 @@
 using System.Diagnostics;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using IotWs.Gateway.Connections;
 using IotWs.Gateway.Storage;
+using IotWs.Gateway.Wire;
 using IotWs.Protocol;
 
 namespace IotWs.Gateway.Status;
@@ -102,14 +104,72 @@ public sealed class GatewayStatus(ConnectionRegistry registry, GatewayMetrics me
     }
 }
 
-/// <summary>get_status over the WebSocket: the same object as GET /api/status.</summary>
-internal sealed class GetStatusEndpoint(GatewayStatus status) : Requests.IRequestEndpoint
+/// <summary>
+/// get_status over the WebSocket: the same object as GET /api/status, cut to fit maxPayloadSize. Most of it is a fixed
+/// set of counters, but some sections list things that grow with the deployment (the cluster's owner of every connected
+/// device, the pubsub listings of up to 100 connections and filters): while the status is too large, the longest such
+/// list loses its second half, and a top-level "truncated" names each list cut (as its path) with how many entries it
+/// had. GET /api/status, which no message limit applies to, keeps them whole.
+/// </summary>
+internal sealed class GetStatusEndpoint(GatewayStatus status) : Requests.IPagedRequestEndpoint
 {
+    public const string Truncated = "truncated";
+
     public string Name => Endpoints.GetStatus;
 
     // Viewer and up, as GET /api/status: it names the database path and every connection, which a device has no need of.
-    public ValueTask<JsonNode?> InvokeAsync(ClientSession session, System.Text.Json.JsonElement data, CancellationToken ct) =>
-        session.Role is { } role && IotWs.Protocol.Roles.CanView(role)
-            ? ValueTask.FromResult<JsonNode?>(status.GetStatus())
-            : throw new MessageException(IotWs.Protocol.ErrorCodes.Forbidden, "get_status needs a viewer, technician or admin key.");
+    public ValueTask<Requests.RequestPage> InvokeAsync(ClientSession session, JsonElement data, int budget, CancellationToken ct) =>
+        session.Role is { } role && Roles.CanView(role)
+            ? ValueTask.FromResult(new Requests.RequestPage(Fit(status.GetStatus(), budget), null))
+            : throw new MessageException(ErrorCodes.Forbidden, "get_status needs a viewer, technician or admin key.");
+
+    /// <summary>The status as JSON of at most <paramref name="budget"/> bytes (see the class summary).</summary>
+    internal static byte[] Fit(JsonObject status, int budget)
+    {
+        var bytes = WireJson.ToBytes(status);
+        if (bytes.Length <= budget) return bytes;
+        var truncated = new JsonObject();
+        status[Truncated] = truncated;
+        while ((bytes = WireJson.ToBytes(status)).Length > budget)
+        {
+            var longest = Lists(status, 0).Where(l => !ReferenceEquals(l, truncated)).MaxBy(l => WireJson.ToBytes(l).Length)
+                ?? throw new MessageException(ErrorCodes.ValidationFailed, $"The status does not fit this gateway's maxPayloadSize even with its lists cut: read GET /api/status.");
+            var path = longest.GetPath().TrimStart('$', '.');
+            if (!truncated.ContainsKey(path)) truncated[path] = Count(longest);
+            Halve(longest);
+        }
+        return bytes;
+    }
+
+    /// <summary>Every non-empty array, and every non-empty object inside a section (a section itself is not a list).</summary>
+    private static IEnumerable<JsonNode> Lists(JsonNode node, int depth)
+    {
+        switch (node)
+        {
+            case JsonArray array:
+                if (array.Count > 0) yield return array;
+                foreach (var item in array)
+                    if (item is not null) foreach (var list in Lists(item, depth + 1)) yield return list;
+                break;
+            case JsonObject obj:
+                if (depth >= 2 && obj.Count > 0) yield return obj;
+                foreach (var (_, value) in obj)
+                    if (value is not null) foreach (var list in Lists(value, depth + 1)) yield return list;
+                break;
+        }
+    }
+
+    private static int Count(JsonNode list) => list is JsonArray a ? a.Count : ((JsonObject)list).Count;
+
+    private static void Halve(JsonNode list)
+    {
+        var keep = Count(list) / 2;
+        if (list is JsonArray array)
+        {
+            while (array.Count > keep) array.RemoveAt(array.Count - 1);
+            return;
+        }
+        var obj = (JsonObject)list;
+        foreach (var name in obj.Select(p => p.Key).Skip(keep).ToList()) obj.Remove(name);
+    }
 }

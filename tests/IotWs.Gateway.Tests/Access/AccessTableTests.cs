@@ -132,7 +132,9 @@ public sealed partial class AccessTableTests : IAsyncLifetime
         var rows = table.Keys.Where(k => k.StartsWith("ws ", StringComparison.Ordinal)).ToList();
         var types = _gateway.Service<IEnumerable<IMessageHandler>>().SelectMany(h => h.Types);
         var missing = types.Where(t => !rows.Any(r => r == "ws " + t || r.StartsWith("ws " + t + " ", StringComparison.Ordinal)))
-            .Concat(_gateway.Service<IEnumerable<IRequestEndpoint>>().Select(e => "request " + e.Name).Where(r => !rows.Contains("ws " + r)))
+            .Concat(_gateway.Service<IEnumerable<IRequestEndpoint>>().Select(e => "request " + e.Name)
+                .Concat(_gateway.Service<IEnumerable<IPagedRequestEndpoint>>().Select(e => "request " + e.Name))
+                .Where(r => !rows.Contains("ws " + r)))
             .Concat(_gateway.Service<IEnumerable<IRpcMethod>>().Select(m => "rpc_call " + m.Name).Where(r => !rows.Contains("ws " + r)))
             .ToList();
         Assert.True(missing.Count == 0, $"Registered but not in docs/access.md: {string.Join(", ", missing)}");
