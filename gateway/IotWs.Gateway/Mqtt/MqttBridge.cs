@@ -279,6 +279,8 @@ public static class MqttBridgeServices
         services.AddOptions<MqttBridgeOptions>().BindConfiguration(MqttBridgeOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IValidateOptions<MqttBridgeOptions>, MqttBridgeOptionsValidator>();
         services.AddSingleton<EmbeddedBroker>();
+        // Revoking a key disconnects its broker clients through the same sweep that closes its WebSockets.
+        services.AddSingleton<IRevocableSessions>(sp => sp.GetRequiredService<EmbeddedBroker>());
         services.AddSingleton<MqttCommands>();
         services.AddSingleton<MqttBridge>();
         services.AddHostedService(sp => sp.GetRequiredService<MqttBridge>());
