@@ -70,10 +70,29 @@ internal sealed class MqttBridgeOptionsValidator : IValidateOptions<MqttBridgeOp
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 
+    /// <summary>How long the start waits for the broker's host name to resolve, for this check only.</summary>
+    internal static readonly TimeSpan ResolveTimeout = TimeSpan.FromSeconds(2);
+
     private static bool IsThisMachine(string host)
     {
         if (string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase) || string.Equals(host, Environment.MachineName, StringComparison.OrdinalIgnoreCase)) return true;
-        if (!IPAddress.TryParse(host, out var address)) return false;
+        if (IPAddress.TryParse(host, out var address)) return IsLocal(address);
+        // Any other name (an /etc/hosts alias, the Pi's mDNS name) may still be this machine. A name that does not
+        // resolve now, or not within the timeout, is not an error here: the bridge reports it when it connects.
+        try
+        {
+            var lookup = Dns.GetHostAddressesAsync(host);
+            return lookup.Wait(ResolveTimeout) && lookup.Result.Any(IsLocal);
+        }
+        catch (AggregateException e) when (e.InnerException is System.Net.Sockets.SocketException or ArgumentException)
+        {
+            return false;
+        }
+    }
+
+    private static bool IsLocal(IPAddress address)
+    {
+        if (address.IsIPv4MappedToIPv6) address = address.MapToIPv4();
         if (IPAddress.IsLoopback(address) || address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any)) return true;
         return System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces()
             .SelectMany(i => i.GetIPProperties().UnicastAddresses)
