@@ -27,7 +27,11 @@ public sealed class MqttBridgeOptions
     public TimeSpan KeepAlive { get; set; } = TimeSpan.FromSeconds(30);
     public TimeSpan ReconnectMin { get; set; } = TimeSpan.FromSeconds(1);
     public TimeSpan ReconnectMax { get; set; } = TimeSpan.FromSeconds(60);
-    /// <summary>Messages held while the broker is away (about 5 per reading: enough for hours of a small fleet); then the oldest go.</summary>
+    /// <summary>
+    /// Messages held while the broker is away, then the oldest go. One state message per reading and one diagnostics
+    /// message per heartbeat (plus 8 when a board connects): 20 boards reading every 10 s with 30 s heartbeats send
+    /// 160 a minute, so the default covers about 5 hours.
+    /// </summary>
     [Range(100, 10_000_000)] public int QueueCapacity { get; set; } = 50_000;
 
     public MqttCommandOptions Commands { get; set; } = new();
