@@ -5,13 +5,13 @@ using Microsoft.Extensions.Options;
 namespace IotWs.Gateway.Identity;
 
 /// <summary>
-/// Makes revocation reach live WebSocket sessions. Every <see cref="IdentityOptions.PollInterval"/> it reads
+/// Makes revocation reach live WebSocket sessions (and, through <see cref="IRevocableSessions"/>, the embedded MQTT broker's). Every <see cref="IdentityOptions.PollInterval"/> it reads
 /// the identity change counter (one row: the CLI bumps it from its own process), rebuilds the cache when it
 /// moved, and closes with 4401 every session whose credential no longer authenticates: a revoked or
 /// re-tokened device, a revoked key, an ended or expired login session, or one made from a revoked key.
 /// A change made by this process sweeps at once.
 /// </summary>
-internal sealed partial class IdentityWatch(IdentityCache cache, ConnectionRegistry registry, IOptions<IdentityOptions> options, TimeProvider time, ILogger<IdentityWatch> logger)
+internal sealed partial class IdentityWatch(IdentityCache cache, ConnectionRegistry registry, IEnumerable<IRevocableSessions> others, IOptions<IdentityOptions> options, TimeProvider time, ILogger<IdentityWatch> logger)
     : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -42,7 +42,7 @@ internal sealed partial class IdentityWatch(IdentityCache cache, ConnectionRegis
         }
     }
 
-    /// <summary>Closes every authenticated session whose credential is no longer current.</summary>
+    /// <summary>Closes every authenticated session (WebSocket or otherwise) whose credential is no longer current.</summary>
     internal void Sweep()
     {
         foreach (var session in registry.All)
@@ -51,6 +51,7 @@ internal sealed partial class IdentityWatch(IdentityCache cache, ConnectionRegis
             Revoked(logger, session.ClientId, identity.Principal, identity.Role);
             session.Close(CloseCodes.AuthFailed, identity.IsLoginSession ? "login session ended" : "credential revoked");
         }
+        foreach (var holder in others) holder.CloseRevoked(cache);
     }
 
     [LoggerMessage(1101, LogLevel.Warning, "Client {ClientId} ({Role} {Principal}) closed with 4401: its credential was revoked or has expired")]

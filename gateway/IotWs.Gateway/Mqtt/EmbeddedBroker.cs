@@ -18,15 +18,17 @@ namespace IotWs.Gateway.Mqtt;
 /// as password (any user name); every key role may subscribe; only the gateway publishes under the topic prefix and
 /// the discovery prefix (Home Assistant's {discovery}/status excepted), except command topics, which a technician or
 /// admin key may publish when Gateway:Mqtt:Commands is on. Elsewhere any logged-in client may publish.
+/// A key checked at connect stays checked: revoking it (or the end of a login session) disconnects its clients at the
+/// next identity sweep (<see cref="IRevocableSessions"/>), and every subscribe and command publish asks again.
 /// </summary>
-public sealed partial class EmbeddedBroker : IMqttOutlet, IAsyncDisposable
+public sealed partial class EmbeddedBroker : IMqttOutlet, IRevocableSessions, IAsyncDisposable
 {
-    private const string RoleItem = "iotws.role";
+    private const string IdentityItem = "iotws.identity";
     // Marks the gateway's own messages: a client cannot put an object into session items, so it cannot forge this.
     private static readonly object GatewaySender = new();
 
     private readonly MqttBridgeOptions _options;
-    private readonly IdentityStore _identities;
+    private readonly IdentityCache _identities;
     private readonly ILogger<EmbeddedBroker> _logger;
     private readonly Channel<MqttApplicationMessage> _outgoing;
     private readonly string _prefix;
@@ -35,20 +37,33 @@ public sealed partial class EmbeddedBroker : IMqttOutlet, IAsyncDisposable
     private Task? _injector;
     private long _refusedConnections;
     private long _refusedPublishes;
+    private long _dropped;
+    private long _revokedClients;
+    private int _sweeping;
 
-    public EmbeddedBroker(IOptions<MqttBridgeOptions> options, IdentityStore identities, ILogger<EmbeddedBroker> logger)
+    public EmbeddedBroker(IOptions<MqttBridgeOptions> options, IdentityCache identities, ILogger<EmbeddedBroker> logger)
     {
         _options = options.Value;
         _identities = identities;
         _logger = logger;
         _prefix = _options.TopicPrefix + "/";
         _discoveryPrefix = _options.DiscoveryPrefix + "/";
-        // The gateway's publishes reach the broker in order; a stuck broker drops the oldest instead of growing.
+        // The gateway's publishes reach the broker in order; a stuck broker drops the oldest instead of growing,
+        // and says so: counted in /api/status, logged at the first loss and every 1000th.
         _outgoing = Channel.CreateBounded<MqttApplicationMessage>(new BoundedChannelOptions(_options.QueueCapacity)
         {
             FullMode = BoundedChannelFullMode.DropOldest,
             SingleReader = true,
-        });
+        }, OnDropped);
+    }
+
+    /// <summary>Messages lost (oldest first) because the queue into the broker was full.</summary>
+    public long DroppedMessages => Interlocked.Read(ref _dropped);
+
+    private void OnDropped(MqttApplicationMessage message)
+    {
+        var dropped = Interlocked.Increment(ref _dropped);
+        if (dropped == 1 || dropped % 1000 == 0) LogDropped(_logger, _options.QueueCapacity, dropped, message.Topic);
     }
 
     /// <summary>A command arrived from a client allowed to send it: (topic, payload). Must not block.</summary>
@@ -94,7 +109,51 @@ public sealed partial class EmbeddedBroker : IMqttOutlet, IAsyncDisposable
         running = IsRunning,
         refusedConnections = Interlocked.Read(ref _refusedConnections),
         refusedPublishes = Interlocked.Read(ref _refusedPublishes),
+        revokedClients = Interlocked.Read(ref _revokedClients),
+        queued = _outgoing.Reader.CanCount ? _outgoing.Reader.Count : 0,
+        queueCapacity = _options.QueueCapacity,
+        dropped = DroppedMessages,
     };
+
+    /// <summary>Disconnects (MQTT 5: reason "not authorized") every client whose key was revoked or whose login session ended.</summary>
+    public void CloseRevoked(IdentityCache cache)
+    {
+        if (_server is not { IsStarted: true } server) return;
+        // Sweeps come every poll interval; one at a time is enough.
+        if (Interlocked.Exchange(ref _sweeping, 1) == 1) return;
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                foreach (var client in await server.GetClientsAsync())
+                {
+                    if (client.Session?.Items[IdentityItem] is not Identity.Identity identity || cache.IsCurrent(identity)) continue;
+                    Interlocked.Increment(ref _revokedClients);
+                    LogRevoked(_logger, client.Id, identity.Role, identity.Principal);
+                    try
+                    {
+                        await client.DisconnectAsync(new MqttServerClientDisconnectOptionsBuilder()
+                            .WithReasonCode(MqttDisconnectReasonCode.NotAuthorized)
+                            .WithReasonString(identity.IsLoginSession ? "login session ended" : "credential revoked")
+                            .Build());
+                    }
+                    catch (Exception e) when (e is not OutOfMemoryException)
+                    {
+                        // Gone already, or its socket broke while being told: either way it is no longer connected.
+                        LogDisconnectFailed(_logger, client.Id, e.Message);
+                    }
+                }
+            }
+            catch (Exception e) when (e is ObjectDisposedException or InvalidOperationException)
+            {
+                // The broker is stopping.
+            }
+            finally
+            {
+                Volatile.Write(ref _sweeping, 0);
+            }
+        });
+    }
 
     public async ValueTask DisposeAsync()
     {
@@ -135,7 +194,7 @@ public sealed partial class EmbeddedBroker : IMqttOutlet, IAsyncDisposable
             LogRefusedConnection(_logger, e.ClientId, e.RemoteEndPoint?.ToString());
             return Task.CompletedTask;
         }
-        e.SessionItems[RoleItem] = identity.Role;
+        e.SessionItems[IdentityItem] = identity;
         // An MQTT 5 client may leave its id to the broker (mosquitto_sub does unless given -i). MQTT 3.1.1 has no way
         // to tell the client an assigned id, so MQTTnet refuses an empty one there ("identifier rejected").
         if (string.IsNullOrEmpty(e.ClientId))
@@ -146,10 +205,14 @@ public sealed partial class EmbeddedBroker : IMqttOutlet, IAsyncDisposable
         return Task.CompletedTask;
     }
 
-    private static Task InterceptSubscriptionAsync(InterceptingSubscriptionEventArgs e)
+    /// <summary>The role of a session whose key still holds (the sweep may not have disconnected a revoked one yet).</summary>
+    private string? CurrentRole(System.Collections.IDictionary items) =>
+        items[IdentityItem] is Identity.Identity identity && _identities.IsCurrent(identity) ? identity.Role : null;
+
+    private Task InterceptSubscriptionAsync(InterceptingSubscriptionEventArgs e)
     {
         // Every key role may read: the same data /api and the dashboard show a viewer.
-        if (e.SessionItems[RoleItem] is not string role || !Roles.CanView(role))
+        if (CurrentRole(e.SessionItems) is not { } role || !Roles.CanView(role))
         {
             e.ProcessSubscription = false;
             e.Response.ReasonCode = MqttSubscribeReasonCode.NotAuthorized;
@@ -162,8 +225,11 @@ public sealed partial class EmbeddedBroker : IMqttOutlet, IAsyncDisposable
         if (e.SessionItems.Contains(GatewaySender)) return Task.CompletedTask;
         var topic = e.ApplicationMessage.Topic;
         if (!IsGatewayTopic(topic)) return Task.CompletedTask;
-        var role = e.SessionItems[RoleItem] as string;
         var isCommand = _options.Commands.Enabled && IsCommandTopic(topic);
+        // A command is rare and acts on a device: look at the change counter first (one row), so a key revoked by the
+        // CLI a moment ago sends nothing even before the next poll disconnects it.
+        if (isCommand) RefreshIdentities();
+        var role = CurrentRole(e.SessionItems);
         if (!isCommand || role is null || !Roles.CanOperate(role))
         {
             e.ProcessPublish = false;
@@ -174,6 +240,19 @@ public sealed partial class EmbeddedBroker : IMqttOutlet, IAsyncDisposable
         }
         CommandReceived?.Invoke(topic, e.ApplicationMessage.Payload.ToArray());
         return Task.CompletedTask;
+    }
+
+    private void RefreshIdentities()
+    {
+        try
+        {
+            _identities.RefreshIfChanged();
+        }
+        catch (Exception e) when (e is System.Data.Common.DbException or IOException or InvalidOperationException or TimeoutException)
+        {
+            // The cache as it stands decides; the poll retries the read.
+            LogRefreshFailed(_logger, e.Message);
+        }
     }
 
     /// <summary>
@@ -206,6 +285,18 @@ public sealed partial class EmbeddedBroker : IMqttOutlet, IAsyncDisposable
 
     [LoggerMessage(43, LogLevel.Warning, "Embedded MQTT broker refused a publish by {ClientId} on {Topic} (role {Role}): only the gateway publishes there")]
     private static partial void LogRefusedPublish(ILogger logger, string clientId, string topic, string role);
+
+    [LoggerMessage(46, LogLevel.Warning, "Embedded MQTT broker disconnected client {ClientId} ({Role} {Principal}): its key was revoked or its login session ended")]
+    private static partial void LogRevoked(ILogger logger, string clientId, string role, string principal);
+
+    [LoggerMessage(47, LogLevel.Debug, "Embedded MQTT broker could not tell client {ClientId} it is disconnected: {Reason}")]
+    private static partial void LogDisconnectFailed(ILogger logger, string clientId, string reason);
+
+    [LoggerMessage(49, LogLevel.Warning, "Embedded MQTT broker could not read the identity change counter before a command: {Reason}")]
+    private static partial void LogRefreshFailed(ILogger logger, string reason);
+
+    [LoggerMessage(48, LogLevel.Warning, "Embedded MQTT broker queue full ({Capacity} messages): dropped the oldest, {Dropped} so far (last on {Topic})")]
+    private static partial void LogDropped(ILogger logger, int capacity, long dropped, string topic);
 
     [LoggerMessage(44, LogLevel.Warning, "Embedded MQTT broker could not take the gateway's message on {Topic}: {Reason}")]
     private static partial void LogInjectFailed(ILogger logger, string topic, string reason);

@@ -35,8 +35,10 @@ public sealed partial class MqttBridge(
     /// <summary>The model Home Assistant shows for a DHT22 wired to the gateway's own Pi (Gateway:LocalSensors).</summary>
     public const string PiSensorModel = "Raspberry Pi + DHT22";
 
-    private string ModelOf(string deviceId) =>
-        localSensors.Value.LocalSensors.Any(s => string.Equals(s.DeviceId, deviceId, StringComparison.Ordinal)) ? PiSensorModel : BoardModel;
+    private bool IsLocal(string deviceId) =>
+        localSensors.Value.LocalSensors.Any(s => string.Equals(s.DeviceId, deviceId, StringComparison.Ordinal));
+
+    private string ModelOf(string deviceId) => IsLocal(deviceId) ? PiSensorModel : BoardModel;
 
     private static readonly TimeSpan StopDrainTimeout = TimeSpan.FromSeconds(5);
 
@@ -120,7 +122,7 @@ public sealed partial class MqttBridge(
             var now = presence.Get(device.DeviceId);
             ForEach(p =>
             {
-                p.PublishDevice(device.DeviceId, device.Name ?? device.DeviceId, ModelOf(device.DeviceId), null);
+                p.PublishDevice(device.DeviceId, device.Name ?? device.DeviceId, ModelOf(device.DeviceId), null, hasRadio: !IsLocal(device.DeviceId));
                 p.PublishAvailability(device.DeviceId, now.Status == PresenceStates.Online);
                 PublishDiagnostics(p, now);
             });
@@ -202,7 +204,8 @@ public sealed partial class MqttBridge(
         var now = presence.Get(id);
         ForEach(p =>
         {
-            p.PublishDevice(id, name, ModelOf(id), session.Version);
+            // A sensor wired to the Pi has no WiFi: no signal entity that could only ever show "unknown".
+            p.PublishDevice(id, name, ModelOf(id), session.Version, hasRadio: !IsLocal(id));
             p.PublishAvailability(id, true);
             PublishDiagnostics(p, now);
         });
@@ -279,6 +282,8 @@ public static class MqttBridgeServices
         services.AddOptions<MqttBridgeOptions>().BindConfiguration(MqttBridgeOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IValidateOptions<MqttBridgeOptions>, MqttBridgeOptionsValidator>();
         services.AddSingleton<EmbeddedBroker>();
+        // Revoking a key disconnects its broker clients through the same sweep that closes its WebSockets.
+        services.AddSingleton<IRevocableSessions>(sp => sp.GetRequiredService<EmbeddedBroker>());
         services.AddSingleton<MqttCommands>();
         services.AddSingleton<MqttBridge>();
         services.AddHostedService(sp => sp.GetRequiredService<MqttBridge>());

@@ -27,7 +27,11 @@ public sealed class MqttBridgeOptions
     public TimeSpan KeepAlive { get; set; } = TimeSpan.FromSeconds(30);
     public TimeSpan ReconnectMin { get; set; } = TimeSpan.FromSeconds(1);
     public TimeSpan ReconnectMax { get; set; } = TimeSpan.FromSeconds(60);
-    /// <summary>Messages held while the broker is away (about 5 per reading: enough for hours of a small fleet); then the oldest go.</summary>
+    /// <summary>
+    /// Messages held while the broker is away, then the oldest go. One state message per reading and one diagnostics
+    /// message per heartbeat (plus 8 when a board connects): 20 boards reading every 10 s with 30 s heartbeats send
+    /// 160 a minute, so the default covers about 5 hours.
+    /// </summary>
     [Range(100, 10_000_000)] public int QueueCapacity { get; set; } = 50_000;
 
     public MqttCommandOptions Commands { get; set; } = new();
@@ -70,10 +74,29 @@ internal sealed class MqttBridgeOptionsValidator : IValidateOptions<MqttBridgeOp
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 
+    /// <summary>How long the start waits for the broker's host name to resolve, for this check only.</summary>
+    internal static readonly TimeSpan ResolveTimeout = TimeSpan.FromSeconds(2);
+
     private static bool IsThisMachine(string host)
     {
         if (string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase) || string.Equals(host, Environment.MachineName, StringComparison.OrdinalIgnoreCase)) return true;
-        if (!IPAddress.TryParse(host, out var address)) return false;
+        if (IPAddress.TryParse(host, out var address)) return IsLocal(address);
+        // Any other name (an /etc/hosts alias, the Pi's mDNS name) may still be this machine. A name that does not
+        // resolve now, or not within the timeout, is not an error here: the bridge reports it when it connects.
+        try
+        {
+            var lookup = Dns.GetHostAddressesAsync(host);
+            return lookup.Wait(ResolveTimeout) && lookup.Result.Any(IsLocal);
+        }
+        catch (AggregateException e) when (e.InnerException is System.Net.Sockets.SocketException or ArgumentException)
+        {
+            return false;
+        }
+    }
+
+    private static bool IsLocal(IPAddress address)
+    {
+        if (address.IsIPv4MappedToIPv6) address = address.MapToIPv4();
         if (IPAddress.IsLoopback(address) || address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any)) return true;
         return System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces()
             .SelectMany(i => i.GetIPProperties().UnicastAddresses)

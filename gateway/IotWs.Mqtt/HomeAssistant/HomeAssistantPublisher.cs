@@ -26,7 +26,7 @@ public sealed partial class HomeAssistantPublisher
     [
         new("sensor", "temperature", "Temperature", StateKind.Reading, "temperature", "°C", Precision: 1),
         new("sensor", "humidity", "Humidity", StateKind.Reading, "humidity", "%", Precision: 1),
-        new("sensor", "rssi", "WiFi signal", StateKind.Diagnostics, "signal_strength", "dBm", Precision: 0, Diagnostic: true, ValueKey: "rssi"),
+        new("sensor", "rssi", "WiFi signal", StateKind.Diagnostics, "signal_strength", "dBm", Precision: 0, Diagnostic: true, ValueKey: "rssi", NeedsRadio: true),
         new("sensor", "last_seen", "Last seen", StateKind.Diagnostics, "timestamp", null, Diagnostic: true, ValueKey: "lastSeen", Measurement: false),
         new("sensor", "boot", "Boot number", StateKind.Diagnostics, null, null, Precision: 0, Diagnostic: true, ValueKey: "bootId", Measurement: false),
     ];
@@ -89,8 +89,12 @@ public sealed partial class HomeAssistantPublisher
         return deviceId.Length > 0 && endpoint.Length > 0;
     }
 
-    /// <summary>Retained discovery of every entity of a device: name, model and firmware version go into its device block.</summary>
-    public void PublishDevice(string deviceId, string name, string model, string? firmwareVersion)
+    /// <summary>
+    /// Retained discovery of every entity of a device: name, model and firmware version go into its device block.
+    /// A device without a radio (<paramref name="hasRadio"/> false: a sensor wired to the gateway) gets no WiFi signal
+    /// entity, and an empty retained config removes one an earlier version published.
+    /// </summary>
+    public void PublishDevice(string deviceId, string name, string model, string? firmwareVersion, bool hasRadio = true)
     {
         CheckDeviceId(deviceId);
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
@@ -98,7 +102,7 @@ public sealed partial class HomeAssistantPublisher
         lock (_gate)
         {
             var device = Remember(deviceId);
-            device.Info = new DeviceInfo(name, model, string.IsNullOrWhiteSpace(firmwareVersion) ? null : firmwareVersion);
+            device.Info = new DeviceInfo(name, model, string.IsNullOrWhiteSpace(firmwareVersion) ? null : firmwareVersion, hasRadio);
             PublishDiscovery(device);
         }
     }
@@ -123,7 +127,7 @@ public sealed partial class HomeAssistantPublisher
             var device = Remember(deviceId);
             if (device.Info is null)
             {
-                device.Info = new DeviceInfo(deviceId, "DHT22", null);
+                device.Info = new DeviceInfo(deviceId, "DHT22", null, HasRadio: true);
                 PublishDiscovery(device);
             }
 
@@ -204,7 +208,8 @@ public sealed partial class HomeAssistantPublisher
     {
         foreach (var entity in Entities)
         {
-            _outlet.Publish(Message(DiscoveryTopic(device.Id, entity.Key, entity.Component), EntityJson(device, entity)));
+            var shown = !entity.NeedsRadio || device.Info!.HasRadio;
+            _outlet.Publish(Message(DiscoveryTopic(device.Id, entity.Key, entity.Component), shown ? EntityJson(device, entity) : []));
         }
 
         // An empty retained config removes the button from Home Assistant when commands are off.
@@ -353,9 +358,10 @@ public sealed partial class HomeAssistantPublisher
         int? Precision = null,
         bool Diagnostic = false,
         string? ValueKey = null,
-        bool Measurement = true);
+        bool Measurement = true,
+        bool NeedsRadio = false);
 
-    private sealed record DeviceInfo(string Name, string Model, string? FirmwareVersion);
+    private sealed record DeviceInfo(string Name, string Model, string? FirmwareVersion, bool HasRadio);
 
     private sealed class DeviceRecord(string id)
     {

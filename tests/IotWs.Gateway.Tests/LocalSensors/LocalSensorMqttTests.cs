@@ -26,5 +26,13 @@ public sealed class LocalSensorMqttTests
         var config = JsonDocument.Parse((await inbox.WaitForAsync("homeassistant/sensor/pi-office_temperature/config")).Payload).RootElement;
         Assert.Equal("Pi DHT22 on GPIO 27", config.GetProperty("device").GetProperty("name").GetString());
         Assert.Equal(MqttBridge.PiSensorModel, config.GetProperty("device").GetProperty("model").GetString());
+
+        // No radio, so no "WiFi signal" that could only show unknown: its retained config is empty (which also removes
+        // one an earlier version published); the other diagnostics stay.
+        var rssi = await inbox.WaitForAsync("homeassistant/sensor/pi-office_rssi/config");
+        Assert.Empty(rssi.Payload);
+        Assert.All(inbox.Messages.Where(m => m.Topic == "homeassistant/sensor/pi-office_rssi/config"), m => Assert.Empty(m.Payload));
+        Assert.NotEmpty((await inbox.WaitForAsync("homeassistant/sensor/pi-office_last_seen/config")).Payload);
+        Assert.NotEmpty((await inbox.WaitForAsync("homeassistant/sensor/pi-office_boot/config")).Payload);
     }
 }

@@ -112,6 +112,24 @@ internal sealed class MosquittoBroker : IAsyncDisposable
     }
 
     /// <summary>SIGKILL: the broker gets no chance to save anything or say goodbye.</summary>
+    /// <summary>Stops Mosquitto with SIGTERM, so a persistent broker saves its sessions and their queued messages first.</summary>
+    public async Task StopAsync()
+    {
+        if (_process is { HasExited: false })
+        {
+            using (var term = Process.Start(new ProcessStartInfo("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]) { UseShellExecute = false }))
+            {
+                await term!.WaitForExitAsync();
+            }
+
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            await _process.WaitForExitAsync(timeout.Token);
+        }
+
+        _process?.Dispose();
+        _process = null;
+    }
+
     public async Task KillAsync()
     {
         if (_process is { HasExited: false })
