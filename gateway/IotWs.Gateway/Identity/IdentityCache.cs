@@ -20,6 +20,7 @@ public sealed class IdentityCache
     private Snapshot _snapshot;
     // TimeProvider timestamp of the last counter read a miss made; NotYet before the first.
     private long _lastMissRead = NotYet;
+    private readonly Lock _missGate = new();
     private const long NotYet = long.MinValue;
 
     /// <summary>
@@ -49,7 +50,10 @@ public sealed class IdentityCache
     {
         if (string.IsNullOrEmpty(secret) || secret.Length > 200) return null;
         var hash = Secrets.Hash(secret);
-        return Find(hash) ?? (RefreshOnMiss() ? Find(hash) : null);
+        if (Find(hash) is { } known) return known;
+        // Looked up again whatever the refresh says: a miss that waited on another miss's read sees what it loaded.
+        RefreshOnMiss();
+        return Find(hash);
     }
 
     /// <summary>True while the credential an identity was proven with still authenticates as the same role and principal.</summary>
@@ -67,15 +71,19 @@ public sealed class IdentityCache
 
     /// <summary>
     /// <see cref="RefreshIfChanged"/> for a miss, unless a miss already read the counter within
-    /// <see cref="MissRefreshInterval"/> (or is reading it now): then the cache is taken as current.
+    /// <see cref="MissRefreshInterval"/>: then the cache is taken as current. A miss that arrives during a read waits for it.
     /// </summary>
     private bool RefreshOnMiss()
     {
-        var now = _time.GetTimestamp();
-        var last = Interlocked.Read(ref _lastMissRead);
-        if (last != NotYet && _time.GetElapsedTime(last, now) < MissRefreshInterval) return false;
-        if (Interlocked.CompareExchange(ref _lastMissRead, now, last) != last) return false;
-        return RefreshIfChanged();
+        // Misses take turns: one that arrives while another reads the counter waits for that read (two clients whose
+        // keys the CLI has just added, connecting at once, are both let in), then finds it recent and reads nothing.
+        lock (_missGate)
+        {
+            var now = _time.GetTimestamp();
+            if (_lastMissRead != NotYet && _time.GetElapsedTime(_lastMissRead, now) < MissRefreshInterval) return false;
+            _lastMissRead = now;
+            return RefreshIfChanged();
+        }
     }
 
     /// <summary>Rebuilds the cache from the database.</summary>

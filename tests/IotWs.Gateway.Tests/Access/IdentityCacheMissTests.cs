@@ -54,6 +54,28 @@ public sealed class IdentityCacheMissTests : IAsyncLifetime
         Assert.Equal("technician", cache.Authenticate(second)?.Role);
     }
 
+    [Fact]
+    public async Task Two_new_keys_presented_at_once_are_both_let_in_the_second_waiting_for_the_first_ones_read()
+    {
+        var cache = new IdentityCache(new IdentityStore(_counted), _time);
+        var cli = new IdentityStore(_gateway.Service<ICredentialStore>());
+        var one = cli.AddKey("ha-one", "viewer");
+        var two = cli.AddKey("ha-two", "viewer");
+
+        // The first miss's counter read is held (a slow database); the second client arrives meanwhile.
+        using var held = new ManualResetEventSlim();
+        _counted.Hold = held;
+        var reads = _counted.VersionReads;
+        var first = Task.Run(() => cache.Authenticate(one)?.Role);
+        while (_counted.VersionReads == reads) await Task.Delay(5);
+        var second = Task.Run(() => cache.Authenticate(two)?.Role);
+        await Task.Delay(200);
+        held.Set();
+
+        Assert.Equal("viewer", await first);
+        Assert.Equal("viewer", await second);
+    }
+
     /// <summary>Forwards to the real store and counts the change-counter reads.</summary>
     private sealed class CountingCredentialStore(ICredentialStore inner) : ICredentialStore
     {
@@ -61,9 +83,13 @@ public sealed class IdentityCacheMissTests : IAsyncLifetime
 
         public int VersionReads => Volatile.Read(ref _versionReads);
 
+        /// <summary>When set, a change-counter read waits for it (a slow database).</summary>
+        public ManualResetEventSlim? Hold { get; set; }
+
         public long Version()
         {
             Interlocked.Increment(ref _versionReads);
+            Hold?.Wait(TimeSpan.FromSeconds(10));
             return inner.Version();
         }
 
