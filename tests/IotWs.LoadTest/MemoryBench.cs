@@ -30,6 +30,7 @@ internal static class MemoryBench
         // W^X off, tiered compilation / PGO; each on top of the project's GC settings.
         ["project-cache-16m"] = "Gateway__Storage__CacheSizeKiB=16384", // the default before 2026-12-02 16:30 (now 4 MB)
         ["project-cache-2m"] = "Gateway__Storage__CacheSizeKiB=2048",
+        ["project-no-trim"] = "Gateway__TrimMemoryWhenIdle=false", // the default before 2026-12-07 (no trim after a busy spell)
         ["project-wx-off"] = "DOTNET_EnableWriteXorExecute=0",
         ["project-pgo-off"] = "DOTNET_TieredPGO=0",
         ["project-tc-off"] = "DOTNET_TieredCompilation=0",

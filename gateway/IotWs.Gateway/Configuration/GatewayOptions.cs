@@ -30,6 +30,8 @@ public sealed class GatewayOptions
     /// "10.0.0.5", "10.0.0.0/24"). Empty (the default): nobody's, so a client cannot claim another address.
     /// </summary>
     public string[] TrustedProxies { get; set; } = [];
+    /// <summary>After a busy spell, once the gateway is quiet, return the GC heap's free memory to the system (Observability/IdleMemoryTrim).</summary>
+    public bool TrimMemoryWhenIdle { get; set; } = true;
     /// <summary>Simulated boards started in-process (the --simulate option).</summary>
     [Range(0, 10_000)] public int Simulate { get; set; }
     public TimeSpan SimulateReadingInterval { get; set; } = TimeSpan.FromSeconds(2);

@@ -40,6 +40,9 @@ public static class ObservabilityServices
             .ValidateOnStart();
         services.AddSingleton<GatewayMeter>();
         services.AddHostedService<GatewayInstruments>();
+        services.AddSingleton<IdleMemoryTrim>();
+        services.AddHostedService(sp => sp.GetRequiredService<IdleMemoryTrim>());
+        services.AddSingleton<Status.IStatusContributor, MemoryStatus>();
         services.AddOpenTelemetry().WithMetrics(metrics =>
         {
             metrics.AddMeter(GatewayMeter.Name).AddAspNetCoreInstrumentation().AddPrometheusExporter();
