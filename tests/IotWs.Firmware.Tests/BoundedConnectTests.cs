@@ -46,25 +46,37 @@ public class BoundedConnectTests
         public void Close(int closeCode) => attempts.Abandon();
     }
 
-    [Fact]
-    public void A_hanging_connect_is_abandoned_by_the_core_timeout_and_its_late_result_is_discarded()
+    /// <summary>A started core whose connects hang on threads until the transport's GatewayAnswers is set.</summary>
+    private static (ConnectAttempts Attempts, ThreadedTransport Transport, FakeClock Clock, DeviceCore Core) StartHanging(DeviceSettings settings, int maxInFlight)
     {
-        var attempts = new ConnectAttempts(2);
+        var attempts = new ConnectAttempts(maxInFlight);
         var transport = new ThreadedTransport(attempts);
         var clock = new FakeClock();
-        var core = new DeviceCore(DeviceRig.NewSettings(), new DevicePorts
+        var core = new DeviceCore(settings, new DevicePorts
         {
             Transport = transport, Sensor = new FakeSensor(), Clock = clock, Store = new Host.InMemoryStore(),
             Device = new FakeDevice(), Log = new ListLog(), Json = new Host.SystemTextJsonCodec(), Random = new HighestRandom(),
         });
         core.Start();
+        return (attempts, transport, clock, core);
+    }
 
-        // The loop keeps ticking (Tick returns at once) while connects hang; readings keep being taken.
-        for (var i = 0; i < 2400; i++)
+    private static void TickFor(FakeClock clock, DeviceCore core, int ticks)
+    {
+        for (var i = 0; i < ticks; i++)
         {
             clock.Advance(50);
             core.Tick();
         }
+    }
+
+    [Fact]
+    public void A_hanging_connect_is_abandoned_by_the_core_timeout_and_its_late_result_is_discarded()
+    {
+        var (attempts, transport, clock, core) = StartHanging(DeviceRig.NewSettings(), 2);
+
+        // The loop keeps ticking (Tick returns at once) while connects hang; readings keep being taken.
+        TickFor(clock, core, 2400);
 
         Assert.Equal(2, transport.Started);          // two hanging threads, no more
         Assert.Equal(2, attempts.InFlight);
@@ -99,21 +111,8 @@ public class BoundedConnectTests
         }))!;
         var settings = DeviceSettings.FromConfig(config, out var error);
         Assert.True(error is null, error);
-        var attempts = new ConnectAttempts(settings.MaxConnectsInFlight);
-        var transport = new ThreadedTransport(attempts);
-        var clock = new FakeClock();
-        var core = new DeviceCore(settings, new DevicePorts
-        {
-            Transport = transport, Sensor = new FakeSensor(), Clock = clock, Store = new Host.InMemoryStore(),
-            Device = new FakeDevice(), Log = new ListLog(), Json = new Host.SystemTextJsonCodec(), Random = new HighestRandom(),
-        });
-        core.Start();
-
-        for (var i = 0; i < 2400; i++)
-        {
-            clock.Advance(50);
-            core.Tick();
-        }
+        var (attempts, transport, clock, core) = StartHanging(settings, settings.MaxConnectsInFlight);
+        TickFor(clock, core, 2400);
 
         // One TLS connection's buffers at most: the hanging one. Later connects are refused and back off.
         Assert.Equal(1, transport.Started);
