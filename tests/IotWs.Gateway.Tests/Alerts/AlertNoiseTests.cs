@@ -243,4 +243,34 @@ public sealed class AlertNoiseTests
         Minutes(5, 5, 5, bootId: 2);
         Assert.Equal(5, sensors.Judge("esp-kitchen")!.FailedReads);
     }
+
+    [Fact]
+    public void A_busy_device_costs_the_sensor_window_a_fixed_amount_of_memory_not_one_entry_per_reading()
+    {
+        var clock = new SteppedClock();
+        var events = new GatewayEvents();
+        using var sensors = new SensorHealthWindow(events, Microsoft.Extensions.Options.Options.Create(new AlertOptions()), clock);
+        var reading = Reading("esp-busy", 21, 45, clock);
+        events.OnReadingStored(reading); // the device's window is made
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        // 100 readings/s for 20 minutes, all within the hour: one timestamp per reading would be 1.9 MB.
+        for (var i = 0; i < 120_000; i++)
+        {
+            clock.Now += TimeSpan.FromMilliseconds(10);
+            events.OnReadingStored(reading);
+        }
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(allocated < 64 * 1024, $"{allocated:N0} bytes allocated for 120,000 readings");
+        Assert.Equal(120_001, sensors.Judge("esp-busy")!.Reads);
+        // An hour and a step later, none of them counts.
+        clock.Now += TimeSpan.FromMinutes(62);
+        Assert.Equal(0, sensors.Judge("esp-busy")!.Reads);
+    }
+
+    private sealed class SteppedClock : TimeProvider
+    {
+        public DateTimeOffset Now { get; set; } = new(2026, 11, 21, 12, 0, 0, TimeSpan.Zero);
+
+        public override DateTimeOffset GetUtcNow() => Now;
+    }
 }
