@@ -13,6 +13,8 @@ namespace IotWs.Gateway.Readings;
 /// <summary>Registers the readings feature: validation, storage pipeline, history API, retention, field encryption.</summary>
 public static class ReadingsServices
 {
+    private const string DataProtectionPreload = "Microsoft.AspNetCore.DataProtection.Internal.DataProtectionHostedService";
+
     public static IServiceCollection AddReadings(this IServiceCollection services)
     {
         services.AddSingleton<IValidateOptions<GatewayOptions>, ReadingOptionsValidator>();
@@ -20,6 +22,12 @@ public static class ReadingsServices
         // Field encryption keys are kept by storage: <dataDir>/keys on SQLite, the shared database on PostgreSQL.
         services.AddDataProtection().SetApplicationName("IotWs.Gateway");
         services.AddOptions<KeyManagementOptions>().Configure<IDataProtectionKeyStore>((o, keys) => o.XmlRepository = keys);
+        // Data protection's own hosted service loads the key ring at start, which makes a key on a new install and
+        // loads the XML stack (3 MB resident) even when no field is encrypted. KeyRingStartup below does that load,
+        // under the key store's lock, only when a field is.
+        // (If a later ASP.NET Core renames it, A_gateway_that_encrypts_no_field_makes_no_key… fails.)
+        foreach (var preload in services.Where(d => d.ServiceType == typeof(IHostedService) && d.ImplementationType?.FullName == DataProtectionPreload).ToList())
+            services.Remove(preload);
         services.AddSingleton<FieldProtector>();
         services.AddSingleton<IStoredFieldReader>(sp => sp.GetRequiredService<FieldProtector>());
         services.AddHostedService<KeyRingStartup>();
