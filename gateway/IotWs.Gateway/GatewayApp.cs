@@ -1,3 +1,4 @@
+using IotWs.Gateway.Api;
 using IotWs.Gateway.Storage;
 using IotWs.Gateway.Tls;
 
@@ -31,6 +32,7 @@ public static class GatewayApp
         // One gateway per data directory; the container releases the lock when the app is disposed.
         builder.Services.AddSingleton(sp => DataDirectoryLock.Acquire(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<Configuration.GatewayOptions>>().Value.DataDirectory));
         configure?.Invoke(builder);
+        builder.AddApiReferenceDocument();
         var app = builder.Build();
         try
         {

@@ -29,19 +29,40 @@ public static class ApiReference
     public static IServiceCollection AddApiReference(this IServiceCollection services)
     {
         services.AddOptions<ApiReferenceOptions>().BindConfiguration(ApiReferenceOptions.Section);
-        services.AddOpenApi(o => o.AddDocumentTransformer(DescribeDocument));
         return services;
     }
 
+    /// <summary>
+    /// The OpenAPI services, only when the reference is on: registered, they load MVC's API explorer and the OpenAPI
+    /// model at start (a few MB resident on a Pi that never serves the document). Called last, once every
+    /// configuration source is in.
+    /// </summary>
+    public static WebApplicationBuilder AddApiReferenceDocument(this WebApplicationBuilder builder)
+    {
+        if (builder.Configuration.GetSection(ApiReferenceOptions.Section).GetValue<bool>(nameof(ApiReferenceOptions.Enabled)))
+            AddOpenApiServices(builder.Services);
+        return builder;
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static void AddOpenApiServices(IServiceCollection services) => services.AddOpenApi(o => o.AddDocumentTransformer(DescribeDocument));
+
     public static WebApplication MapApiReference(this WebApplication app)
     {
-        if (!app.Services.GetRequiredService<IOptions<ApiReferenceOptions>>().Value.Enabled) return app;
+        if (app.Services.GetRequiredService<IOptions<ApiReferenceOptions>>().Value.Enabled) MapDocumentAndPage(app);
+        return app;
+    }
+
+    // This and AddOpenApiServices are methods of their own, not inlined, so a gateway with the reference off never loads the OpenAPI and
+    // Scalar assemblies.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static void MapDocumentAndPage(WebApplication app)
+    {
         app.MapOpenApi().ExcludeFromDescription();
         app.MapScalarApiReference(PagePath, o => o
             .WithTitle("IotWs gateway API")
             .DisableDefaultFonts()
             .AddPreferredSecuritySchemes(BearerScheme));
-        return app;
     }
 
     /// <summary>Adds the API key scheme, and the routes that are not minimal-API handlers (WebSocket, metrics, health).</summary>
