@@ -163,6 +163,45 @@ internal static class ProcStat
         return 0;
     }
 
+    /// <summary>
+    /// Resident memory by kind, from /proc/&lt;pid&gt;/smaps: anonymous (GC heap, native heaps, stacks), the W^X JIT
+    /// code mapping (/memfd:doublemapper), managed assemblies (.dll) and native libraries (.so), in bytes.
+    /// </summary>
+    public static string SmapsSummary(int pid, int top = 8)
+    {
+        var kinds = new Dictionary<string, long>(StringComparer.Ordinal);
+        var files = new Dictionary<string, long>(StringComparer.Ordinal);
+        var kind = "anon";
+        var file = "";
+        foreach (var line in File.ReadLines($"/proc/{pid}/smaps"))
+        {
+            var space = line.IndexOf(' ');
+            if (space > 0 && line[space - 1] != ':')
+            {
+                var parts = line.Split(' ', 6, StringSplitOptions.RemoveEmptyEntries);
+                var path = parts.Length >= 6 ? parts[5].Trim() : "";
+                file = Path.GetFileName(path);
+                kind = path switch
+                {
+                    "" or "[heap]" or "[stack]" or "[anon]" => "anon",
+                    _ when path.Contains("doublemapper", StringComparison.Ordinal) => "jit",
+                    _ when path.EndsWith(".dll", StringComparison.Ordinal) => "dll",
+                    _ when path.Contains(".so", StringComparison.Ordinal) => "so",
+                    _ when path.StartsWith('[') => "anon",
+                    _ => "other",
+                };
+            }
+            else if (line.StartsWith("Rss:", StringComparison.Ordinal))
+            {
+                var kb = long.Parse(line[4..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
+                kinds[kind] = kinds.GetValueOrDefault(kind) + kb * 1024;
+                if (kind is "dll" or "so") files[file] = files.GetValueOrDefault(file) + kb * 1024;
+            }
+        }
+        return string.Join(", ", kinds.OrderByDescending(k => k.Value).Select(k => $"{k.Key} {k.Value / 1048576.0:0.0} MB"))
+            + $" (largest files: {string.Join(", ", files.OrderByDescending(f => f.Value).Take(top).Select(f => $"{f.Key} {f.Value / 1048576.0:0.0}"))})";
+    }
+
     public static long Status(int pid, string key)
     {
         foreach (var line in File.ReadLines($"/proc/{pid}/status"))

@@ -34,6 +34,8 @@ internal static class MemoryBench
         ["project-wx-off"] = "DOTNET_EnableWriteXorExecute=0",
         ["project-pgo-off"] = "DOTNET_TieredPGO=0",
         ["project-tc-off"] = "DOTNET_TieredCompilation=0",
+        // glibc's malloc makes an arena per thread that contends (up to 8 per core), and each keeps its freed pages.
+        ["project-arena-2"] = "MALLOC_ARENA_MAX=2",
         ["server-datas-gen0-4m"] = "DOTNET_gcServer=1;DOTNET_GCDynamicAdaptationMode=1;DOTNET_GCgen0size=0x400000",
     };
 
@@ -42,7 +44,8 @@ internal static class MemoryBench
     public static async Task<int> RunAsync(BenchOptions o)
     {
         var presets = o.String("presets", "project,server,server-datas,server-datas-conserve,workstation,workstation-conserve").Split(',');
-        foreach (var p in presets.Where(p => !Presets.ContainsKey(p))) throw new ArgumentException($"unknown preset '{p}': {string.Join(", ", Presets.Keys)}");
+        // "preset@dir": that preset on another build (a directory holding IotWs.Gateway.dll), to compare builds in one run.
+        foreach (var p in presets.Select(p => p.Split('@')[0]).Where(p => !Presets.ContainsKey(p))) throw new ArgumentException($"unknown preset '{p}': {string.Join(", ", Presets.Keys)}");
         var devices = o.Int("devices", 1000);
         var window = o.Int("window", 4);
         var seconds = o.Int("seconds", 10);
@@ -70,8 +73,9 @@ internal static class MemoryBench
 
             foreach (var preset in presets)
             {
-                Environment.SetEnvironmentVariable("IOTWS_CHILD_ENV", string.Join(';', new[] { Presets[preset], extraEnv }.Where(s => s.Length > 0)));
-                var opts = BenchOptions.Parse([.. (o.String("set", "") is { Length: > 0 } set ? new[] { "--set", set } : []), "--gc", "project"]);
+                var (name, build) = preset.Split('@') is [var presetName, var buildDir] ? (presetName, buildDir) : (preset, "");
+                Environment.SetEnvironmentVariable("IOTWS_CHILD_ENV", string.Join(';', new[] { Presets[name], extraEnv }.Where(s => s.Length > 0)));
+                var opts = BenchOptions.Parse([.. (o.String("set", "") is { Length: > 0 } set ? new[] { "--set", set } : []), .. (build.Length > 0 ? new[] { "--gateway", build } : []), "--gc", "project"]);
                 var load = BenchTarget.LoadAverage();
 
                 // Load, then memory with every device still connected.
@@ -86,6 +90,7 @@ internal static class MemoryBench
                         await Task.Delay(TimeSpan.FromSeconds(2));
                         var after = gateway.Rss;
                         await Task.Delay(TimeSpan.FromSeconds(settle * 2));
+                        if (o.Flag("breakdown")) await PrintBreakdownAsync("settled after the load", gateway, p.ViewerKey);
                         return (after, gateway.Rss, gateway.PeakRss);
                     }, r => (rssAfter, rssSettled, peak) = r);
                 }
@@ -109,6 +114,7 @@ internal static class MemoryBench
                             open.AddRange(await LoadClient.ConnectManyAsync(gateway.WsUri, batch, true, 1, 100, CancellationToken.None));
                             await Task.Delay(TimeSpan.FromSeconds(settle));
                             idle.Add((n, gateway.Rss));
+                            if (o.Flag("breakdown")) await PrintBreakdownAsync($"{n:N0} idle connections", gateway, idleDevices.ViewerKey);
                         }
                     }
                     finally
@@ -133,6 +139,25 @@ internal static class MemoryBench
                 + string.Join(" | ", r.Idle.Select(i => ((i.Rss - r.IdleBase) / 1024.0 / i.N).ToString("0.0", CultureInfo.InvariantCulture))) + " |");
         }
         return rows.Any(r => r.Errors > 0) ? 1 : 0;
+    }
+
+    /// <summary>--breakdown: where the resident memory is (smaps by kind) and the GC heap the gateway reports in /api/status.</summary>
+    private static async Task PrintBreakdownAsync(string when, ChildServer gateway, string key)
+    {
+        var memory = await BenchTarget.StatusAsync(gateway, key) is { } status && status.TryGetProperty("memory", out var m) ? m : default;
+        string Part(string name) => memory.TryGetProperty(name, out var v) ? Mb(v.GetInt64()) : "?"; // older builds lack some
+        var heap = memory.ValueKind == System.Text.Json.JsonValueKind.Object
+            ? $"GC heap {Part("gcHeapBytes")} MB, committed {Part("gcCommittedBytes")} MB (large {Part("gcLargeObjectBytes")}, pinned {Part("gcPinnedBytes")}), trims {memory.GetProperty("trims").GetInt64()}"
+            : "no /api/status";
+        Console.WriteLine($"  {when}: RSS {Mb(gateway.Rss)} MB = {ProcStat.SmapsSummary(gateway.Pid, 40)}; {heap}");
+        // IOTWS_DUMP_DIR=<dir>: a heap dump at this point too (dotnet-dump, then `dotnet-dump analyze <file> -c "dumpheap -stat"`).
+        if (Environment.GetEnvironmentVariable("IOTWS_DUMP_DIR") is { Length: > 0 } dir)
+        {
+            var file = Path.Combine(dir, $"{gateway.Pid}-{new string(when.Where(char.IsAsciiLetterOrDigit).ToArray())}.dmp");
+            using var dump = Process.Start(new ProcessStartInfo("dotnet-dump", ["collect", "--type", "Heap", "-p", gateway.Pid.ToString(CultureInfo.InvariantCulture), "-o", file]) { RedirectStandardOutput = true })!;
+            await dump.WaitForExitAsync();
+            Console.WriteLine($"  heap dump: {file}");
+        }
     }
 
     private static string Mb(long bytes) => (bytes / 1048576.0).ToString("0.0", CultureInfo.InvariantCulture);

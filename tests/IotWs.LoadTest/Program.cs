@@ -26,7 +26,7 @@ static int Usage()
         usage: dotnet run -c Release --project tests/IotWs.LoadTest -- <command> [options]
           ingest   [--devices 100,1000] [--seconds 20] [--warmup 3] [--window 32] [--rate R (paced, readings/s in total)] [--no-baseline]
           idle     [--connections 1000,5000] [--parallel 100]
-          memory   [--presets project,server,server-datas,…] [--devices 1000] [--window 4] [--seconds 10] [--connections 1000,5000]  (ingest + memory per GC setting)
+          memory   [--presets project,server-datas,project@<dir of another build>,…] [--devices 1000] [--window 4] [--seconds 10] [--connections 1000,5000] [--settle 5] [--breakdown]  (ingest + memory per GC setting; --breakdown: RSS by kind and GC heap)
           startup  [--builds a/IotWs.Gateway,b/IotWs.Gateway.dll,…] [--runs 5] [--settle 10]  (time to /healthz and idle RSS of published builds)
           fanout   [--devices 1000] [--dashboards 10] [--seconds 20] [--warmup 3]
           fanout-vs-mqtt [--publishers 1000] [--subscribers 10] [--rates 2000,4000,…] [--step-seconds 5] [--max-p99-ms 1000]   (needs /usr/sbin/mosquitto)

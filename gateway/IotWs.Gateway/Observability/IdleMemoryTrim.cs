@@ -91,6 +91,9 @@ internal sealed class MemoryStatus(IdleMemoryTrim trim) : IStatusContributor
             ["residentBytes"] = Environment.WorkingSet,
             ["gcHeapBytes"] = gc.HeapSizeBytes,
             ["gcCommittedBytes"] = gc.TotalCommittedBytes,
+            // Of the heap: large objects (≥ 85 KB) and pinned buffers (Kestrel's socket memory pool), as of the last GC.
+            ["gcLargeObjectBytes"] = gc.GenerationInfo.Length > 3 ? gc.GenerationInfo[3].SizeAfterBytes : 0,
+            ["gcPinnedBytes"] = gc.GenerationInfo.Length > 4 ? gc.GenerationInfo[4].SizeAfterBytes : 0,
             ["trimWhenIdle"] = trim.Enabled,
             ["trims"] = trim.Trims,
             ["lastTrimAt"] = trim.LastTrimAt is { } t ? WireJson.Time(t) : null,
