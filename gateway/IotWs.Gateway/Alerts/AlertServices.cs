@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http.HttpResults;
+using System.Globalization;
 using System.Text.Json.Nodes;
 using IotWs.Gateway.Http;
 using IotWs.Gateway.Status;
@@ -11,6 +12,9 @@ namespace IotWs.Gateway.Alerts;
 /// <summary>Registers alert rules, their store and GET /api/alerts.</summary>
 public static class AlertServices
 {
+    private const int DefaultListLimit = 100;
+    private const int MaxListLimit = 1000;
+
     public static IServiceCollection AddAlerts(this IServiceCollection services)
     {
         services.AddOptions<AlertOptions>().BindConfiguration(AlertOptions.Section).ValidateOnStart();
@@ -30,14 +34,18 @@ public static class AlertServices
     /// </summary>
     public static IEndpointRouteBuilder MapAlertsApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/api/alerts", Results<ProblemHttpResult, ContentHttpResult> (IAlertStore store, string? state, string? deviceId, int? limit) =>
+        // limit is read as text and parsed here, not bound as an int?: the request delegate generator answers an
+        // optional number it cannot parse (?limit=abc) with an empty 400 and never throws the BadHttpRequestException
+        // that names the parameter, whatever RouteHandlerOptions.ThrowOnBadRequest says (required ones it does name).
+        app.MapGet("/api/alerts", Results<ProblemHttpResult, ContentHttpResult> (IAlertStore store, string? state, string? deviceId, string? limit) =>
         {
             if (state is not (null or Alert.Active or Alert.Cleared))
                 return TypedResults.Problem(statusCode: 400, title: "Bad state", detail: "state must be 'active' or 'cleared'.");
-            if (limit is < 1 or > 1000)
-                return TypedResults.Problem(statusCode: 400, title: "Bad limit", detail: "limit must be between 1 and 1000.");
+            var count = DefaultListLimit;
+            if (!string.IsNullOrEmpty(limit) && (!int.TryParse(limit, CultureInfo.InvariantCulture, out count) || count is < 1 or > MaxListLimit))
+                return TypedResults.Problem(statusCode: 400, title: "Bad limit", detail: $"limit must be an integer between 1 and {MaxListLimit}; got '{limit}'.");
             var alerts = new JsonArray();
-            foreach (var alert in store.List(state, string.IsNullOrEmpty(deviceId) ? null : deviceId, limit ?? 100)) alerts.Add(Alert.FromRow(alert).ToJson());
+            foreach (var alert in store.List(state, string.IsNullOrEmpty(deviceId) ? null : deviceId, count)) alerts.Add(Alert.FromRow(alert).ToJson());
             return TypedResults.Text(WireJson.ToText(alerts), "application/json");
         }).RequireAuthorization(AccessPolicies.Viewer);
 

@@ -36,7 +36,9 @@ public sealed class ProblemResponseTests
         var technician = gateway.Http(gateway.AddKey("technician"));
         var anonymous = gateway.Http();
 
-        // 400: a query parameter the framework cannot bind, and the handlers' own refusals.
+        // 400: a route value the framework cannot bind (its BadHttpRequestException names the parameter), a number the
+        // handler cannot parse, and the handlers' own refusals.
+        await AssertProblemAsync(await technician.PostAsync("/api/alerts/abc/ack", null), HttpStatusCode.BadRequest, "Failed to bind parameter \"long id\" from \"abc\"");
         await AssertProblemAsync(await viewer.GetAsync("/api/alerts?limit=abc"), HttpStatusCode.BadRequest, "limit");
         await AssertProblemAsync(await viewer.GetAsync("/api/alerts?state=maybe"), HttpStatusCode.BadRequest, "state");
         await AssertProblemAsync(await viewer.GetAsync("/api/devices/esp-problem/readings?from=yesterday"), HttpStatusCode.BadRequest, "'from'");
