@@ -34,7 +34,9 @@ internal sealed partial class ChildServer : IAsyncDisposable
     /// <summary>Starts `dotnet &lt;dll&gt; args…` and waits until it listens.</summary>
     public static async Task<ChildServer> StartAsync(string name, string dll, IEnumerable<string> args, string gc)
     {
-        var info = new ProcessStartInfo(DotnetHost(), [dll, .. args, "--urls", "http://127.0.0.1:0"])
+        // A dll runs on the dotnet host; an executable (a self-contained publish, as the Pi runs it) runs by itself.
+        var direct = !dll.EndsWith(".dll", StringComparison.OrdinalIgnoreCase);
+        var info = new ProcessStartInfo(direct ? dll : DotnetHost(), [.. direct ? Array.Empty<string>() : [dll], .. args, "--urls", "http://127.0.0.1:0"])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
