@@ -47,7 +47,7 @@ public static class DashboardEndpoints
         {
             return environment.WebRootFileProvider;
         }
-        var embedded = new ManifestEmbeddedFileProvider(typeof(DashboardEndpoints).Assembly, "wwwroot");
+        var embedded = new EmbeddedFileProvider(typeof(DashboardEndpoints).Assembly, typeof(DashboardEndpoints).Assembly.GetName().Name + ".wwwroot");
         if (!embedded.GetFileInfo("index.html").Exists)
         {
             logger.LogWarning("The gateway was built without its dashboard files; GET / will answer 404");
