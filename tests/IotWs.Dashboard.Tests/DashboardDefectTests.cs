@@ -11,6 +11,50 @@ namespace IotWs.Dashboard.Tests;
 public sealed class DashboardDefectTests(Browser browser, ITestOutputHelper output)
 {
     [ChromiumFact]
+    public async Task A_device_list_made_before_the_device_came_online_does_not_turn_it_back_to_offline()
+    {
+        await using var gateway = await DashboardGateway.StartAsync();
+        var token = gateway.AddDevice("esp32-porch", "Porch", "front");
+        var key = gateway.AddKey("viewer");
+        await using var session = await PageSession.OpenAsync(browser, gateway.BaseUrl, output);
+        var page = session.Page;
+        // The page fetches the device list at login and again once its live subscriptions are confirmed. The second
+        // fetch is answered by the gateway at once (the device is offline then) but reaches the page only after the
+        // device came online: what a busy gateway or network does to it.
+        var listsMade = 0;
+        var staleListMade = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var deliver = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var delivered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await page.RouteAsync(new Regex("/api/devices$"), async route =>
+        {
+            if (Interlocked.Increment(ref listsMade) == 1)
+            {
+                await route.ContinueAsync();
+                return;
+            }
+            var response = await route.FetchAsync();
+            staleListMade.TrySetResult();
+            await deliver.Task;
+            await route.FulfillAsync(new() { Response = response });
+            delivered.TrySetResult();
+        });
+        await session.LoginAsync(key);
+        var status = page.GetByTestId("device-status-esp32-porch");
+        await Expect(status).ToBeVisibleAsync();
+        await staleListMade.Task.WaitAsync(TimeSpan.FromSeconds(15));
+
+        await using var device = gateway.Device("esp32-porch", token);
+        await device.ConnectAsync();
+        device.StartHeartbeats();
+        await Expect(status).ToContainTextAsync("online");
+        deliver.SetResult();
+        await delivered.Task.WaitAsync(TimeSpan.FromSeconds(15));
+        await page.WaitForTimeoutAsync(500); // the page has applied the late list
+        await Expect(status).ToContainTextAsync("online", new() { Timeout = 100 });
+        await Expect(page.GetByTestId("device-card-esp32-porch")).Not.ToHaveClassAsync(new Regex("status-offline"), new() { Timeout = 100 });
+    }
+
+    [ChromiumFact]
     public async Task An_unknown_device_id_shows_nothing_of_the_device_shown_before()
     {
         await using var gateway = await DashboardGateway.StartAsync();

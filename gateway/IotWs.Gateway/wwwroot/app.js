@@ -140,6 +140,12 @@ async function loadDevices() {
       const merged = { ...known, ...d };
       // A list fetched before a live reading can arrive after it: keep the newer reading.
       if ((known?.lastReading?.insertId ?? 0) > (d.lastReading?.insertId ?? 0)) merged.lastReading = known.lastReading;
+      // The same for a status change heard live (both carry the gateway's time of the change): a list made before a
+      // device connected must not turn it back to offline.
+      if (known?.statusSince && (!d.statusSince || Date.parse(known.statusSince) > Date.parse(d.statusSince))) {
+        merged.status = known.status;
+        merged.statusSince = known.statusSince;
+      }
       store.devices.set(d.deviceId, merged);
     }
     for (const id of [...store.devices.keys()]) if (!seen.has(id)) store.devices.delete(id);
