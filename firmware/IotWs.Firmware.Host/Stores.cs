@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using IotWs.Firmware.Core;
 
 namespace IotWs.Firmware.Host;
@@ -34,7 +35,7 @@ public sealed class FileStore : IStore
     {
         _path = path;
         _values = File.Exists(path)
-            ? JsonSerializer.Deserialize<Dictionary<string, string>>(File.ReadAllText(path)) ?? []
+            ? JsonSerializer.Deserialize(File.ReadAllText(path), StoreJson.Default.DictionaryStringString) ?? []
             : [];
     }
 
@@ -75,7 +76,11 @@ public sealed class FileStore : IStore
     private void Save()
     {
         var temp = _path + ".tmp";
-        File.WriteAllText(temp, JsonSerializer.Serialize(_values));
+        File.WriteAllText(temp, JsonSerializer.Serialize(_values, StoreJson.Default.DictionaryStringString));
         File.Move(temp, _path, overwrite: true);
     }
 }
+
+/// <summary>The file store's one shape, compiled: no reflection in a trimmed gateway that hosts simulated boards.</summary>
+[JsonSerializable(typeof(Dictionary<string, string>))]
+internal sealed partial class StoreJson : JsonSerializerContext;

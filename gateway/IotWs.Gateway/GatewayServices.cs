@@ -43,8 +43,8 @@ public static class GatewayServices
     {
         services.AddOptions<GatewayOptions>()
             .BindConfiguration(GatewayOptions.Section)
-            .ValidateDataAnnotations()
             .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<GatewayOptions>, GatewayOptionsAnnotations>();
         services.AddSingleton<IValidateOptions<GatewayOptions>, GatewayOptionsValidator>();
         services.AddSingleton(TimeProvider.System);
 

@@ -60,6 +60,10 @@ public sealed class LimitsTests
     [InlineData("--Gateway:HeartbeatInterval=-00:00:05", "HeartbeatInterval")]
     [InlineData("--Gateway:MaxPayloadSize=12", "MaxPayloadSize")]
     [InlineData("--Gateway:AuthTimeout=soon", "AuthTimeout")]
+    // Nested sections are checked too (their [Range]s were not, before the options validation generator).
+    [InlineData("--Gateway:Storage:CommitBatchSize=0", "CommitBatchSize")]
+    [InlineData("--Gateway:RateLimit:Burst=0", "Burst")]
+    [InlineData("--Gateway:Mqtt:Broker:Port=70000", "Port")]
     public async Task A_bad_setting_stops_the_gateway_with_one_clear_line(string setting, string named)
     {
         var dir = TestGateway.NewDataDir();

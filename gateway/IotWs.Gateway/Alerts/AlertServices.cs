@@ -45,7 +45,7 @@ public static class AlertServices
             if (!string.IsNullOrEmpty(limit) && (!int.TryParse(limit, CultureInfo.InvariantCulture, out count) || count is < 1 or > MaxListLimit))
                 return TypedResults.Problem(statusCode: 400, title: "Bad limit", detail: $"limit must be an integer between 1 and {MaxListLimit}; got '{limit}'.");
             var alerts = new JsonArray();
-            foreach (var alert in store.List(state, string.IsNullOrEmpty(deviceId) ? null : deviceId, count)) alerts.Add(Alert.FromRow(alert).ToJson());
+            foreach (var alert in store.List(state, string.IsNullOrEmpty(deviceId) ? null : deviceId, count)) alerts.Add((JsonNode)Alert.FromRow(alert).ToJson());
             return TypedResults.Text(WireJson.ToText(alerts), "application/json");
         }).RequireAuthorization(AccessPolicies.Viewer);
 

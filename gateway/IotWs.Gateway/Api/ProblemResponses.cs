@@ -12,6 +12,7 @@ public static partial class ProblemResponses
 {
     public static IServiceCollection AddProblemResponses(this IServiceCollection services)
     {
+        Http.HttpJson.AddCompiledHttpJson(services);
         services.AddProblemDetails(o => o.CustomizeProblemDetails = context => AddDetail(context.ProblemDetails, context.HttpContext));
         services.AddExceptionHandler<BadRequestHandler>();
         // Binding failures throw BadHttpRequestException (handled above, with its message as the detail)

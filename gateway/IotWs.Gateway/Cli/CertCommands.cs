@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
+using System.Text.Json.Nodes;
 using IotWs.Gateway.Configuration;
 using IotWs.Gateway.Tls;
 using Microsoft.Extensions.Configuration;
@@ -74,13 +75,13 @@ internal static class CertCommands
         return tls.Paths(v.DataDirectory);
     }
 
-    private static int Print(VerbContext v, X509Certificate2 certificate, string certificatePath, string keyPath) => v.PrintJson(new
+    private static int Print(VerbContext v, X509Certificate2 certificate, string certificatePath, string keyPath) => v.PrintJson(new JsonObject
     {
-        certificate = certificatePath,
-        key = keyPath,
-        sha256 = GatewayCertificate.Fingerprint(certificate),
-        dnsNames = GatewayCertificate.DnsNames(certificate),
-        ipAddresses = GatewayCertificate.IpAddresses(certificate).Select(a => a.ToString()),
-        notAfter = new DateTimeOffset(certificate.NotAfter.ToUniversalTime(), TimeSpan.Zero),
+        ["certificate"] = certificatePath,
+        ["key"] = keyPath,
+        ["sha256"] = GatewayCertificate.Fingerprint(certificate),
+        ["dnsNames"] = new JsonArray([.. GatewayCertificate.DnsNames(certificate).Select(n => (JsonNode)n)]),
+        ["ipAddresses"] = new JsonArray([.. GatewayCertificate.IpAddresses(certificate).Select(a => (JsonNode)a.ToString())]),
+        ["notAfter"] = new DateTimeOffset(certificate.NotAfter.ToUniversalTime(), TimeSpan.Zero),
     });
 }

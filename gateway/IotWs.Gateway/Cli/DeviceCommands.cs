@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text.Json.Nodes;
 
 namespace IotWs.Gateway.Cli;
 
@@ -27,7 +28,7 @@ internal static class DeviceCommands
         add.SetVerbAction(environment, v =>
         {
             var deviceId = v.Value(id);
-            return v.PrintJson(new { deviceId, token = v.Identities.AddDevice(deviceId, v.Value(name), v.Value(location)) });
+            return v.PrintJson(new JsonObject { ["deviceId"] = deviceId, ["token"] = v.Identities.AddDevice(deviceId, v.Value(name), v.Value(location)) });
         });
         return add;
     }
@@ -35,7 +36,7 @@ internal static class DeviceCommands
     private static Command List(CliEnvironment environment)
     {
         var list = new Command("list", "Prints every device, one JSON object per line (no tokens).");
-        list.SetVerbAction(environment, v => v.PrintJsonLines(v.Identities.ListDevices().Select(d => new { d.DeviceId, d.Name, d.Location, d.CreatedAt, d.Revoked })));
+        list.SetVerbAction(environment, v => v.PrintJsonLines(v.Identities.ListDevices()));
         return list;
     }
 
@@ -47,7 +48,7 @@ internal static class DeviceCommands
         {
             var deviceId = v.Value(id);
             v.Identities.RevokeDevice(deviceId);
-            return v.PrintJson(new { deviceId, status = "revoked" });
+            return v.PrintJson(new JsonObject { ["deviceId"] = deviceId, ["status"] = "revoked" });
         });
         return revoke;
     }
@@ -59,7 +60,7 @@ internal static class DeviceCommands
         rotate.SetVerbAction(environment, v =>
         {
             var deviceId = v.Value(id);
-            return v.PrintJson(new { deviceId, token = v.Identities.RotateToken(deviceId) });
+            return v.PrintJson(new JsonObject { ["deviceId"] = deviceId, ["token"] = v.Identities.RotateToken(deviceId) });
         });
         return rotate;
     }
@@ -79,7 +80,7 @@ internal static class DeviceCommands
                 v.Error.WriteLine("error: nothing was imported.");
                 return ExitCodes.Failed;
             }
-            foreach (var row in rows) v.PrintJson(new { deviceId = row.DeviceId, token = v.Identities.AddDevice(row.DeviceId, row.Name, row.Location) });
+            foreach (var row in rows) v.PrintJson(new JsonObject { ["deviceId"] = row.DeviceId, ["token"] = v.Identities.AddDevice(row.DeviceId, row.Name, row.Location) });
             return ExitCodes.Ok;
         });
         return import;

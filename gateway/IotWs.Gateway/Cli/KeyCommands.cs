@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text.Json.Nodes;
 
 namespace IotWs.Gateway.Cli;
 
@@ -27,7 +28,7 @@ internal static class KeyCommands
         {
             var keyName = v.Value(name);
             var keyRole = v.Value(role)!;
-            return v.PrintJson(new { name = keyName, role = keyRole, key = v.Identities.AddKey(keyName, keyRole) });
+            return v.PrintJson(new JsonObject { ["name"] = keyName, ["role"] = keyRole, ["key"] = v.Identities.AddKey(keyName, keyRole) });
         });
         return add;
     }
@@ -35,7 +36,7 @@ internal static class KeyCommands
     private static Command List(CliEnvironment environment)
     {
         var list = new Command("list", "Prints every API key's name and role, one JSON object per line (no keys).");
-        list.SetVerbAction(environment, v => v.PrintJsonLines(v.Identities.ListKeys().Select(k => new { k.Name, k.Role, k.CreatedAt, k.Revoked })));
+        list.SetVerbAction(environment, v => v.PrintJsonLines(v.Identities.ListKeys()));
         return list;
     }
 
@@ -47,7 +48,7 @@ internal static class KeyCommands
         {
             var keyName = v.Value(name);
             v.Identities.RevokeKey(keyName);
-            return v.PrintJson(new { name = keyName, status = "revoked" });
+            return v.PrintJson(new JsonObject { ["name"] = keyName, ["status"] = "revoked" });
         });
         return revoke;
     }
@@ -62,7 +63,7 @@ internal static class KeyCommands
         {
             var baseUrl = v.Value(url)!.TrimEnd('/');
             var link = v.Identities.CreateLoginCode(v.Value(name), DateTimeOffset.UtcNow);
-            return v.PrintJson(new { name = link.KeyName, role = link.Role, url = $"{baseUrl}/#/login/{link.Code}", expiresAt = link.ExpiresAt });
+            return v.PrintJson(new JsonObject { ["name"] = link.KeyName, ["role"] = link.Role, ["url"] = $"{baseUrl}/#/login/{link.Code}", ["expiresAt"] = link.ExpiresAt });
         });
         return command;
     }

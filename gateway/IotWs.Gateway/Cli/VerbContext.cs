@@ -1,6 +1,9 @@
 using System.CommandLine;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 using IotWs.Gateway.Identity;
 using IotWs.Gateway.Storage;
 using Microsoft.Extensions.Configuration;
@@ -17,6 +20,7 @@ internal sealed class VerbContext(ParseResult parse, CliEnvironment environment)
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
         Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        TypeInfoResolver = CliJson.Default,
     };
 
     private IdentityStore? _identities;
@@ -46,18 +50,25 @@ internal sealed class VerbContext(ParseResult parse, CliEnvironment environment)
     public T? Value<T>(Option<T> option) => parse.GetValue(option);
 
     /// <summary>Prints one JSON object on its own line (the machine-readable output of every verb).</summary>
-    public int PrintJson(object value)
+    public int PrintJson(JsonObject value)
     {
-        Out.WriteLine(JsonSerializer.Serialize(value, Json));
+        Out.WriteLine(value.ToJsonString(Json));
         return ExitCodes.Ok;
     }
 
+    /// <summary>One line per record (a type in <see cref="CliJson"/>).</summary>
     public int PrintJsonLines<T>(IEnumerable<T> values)
     {
-        foreach (var v in values) Out.WriteLine(JsonSerializer.Serialize(v, Json));
+        var info = (JsonTypeInfo<T>)Json.GetTypeInfo(typeof(T));
+        foreach (var v in values) Out.WriteLine(JsonSerializer.Serialize(v, info));
         return ExitCodes.Ok;
     }
 }
+
+/// <summary>The records the list verbs print, serialized by compiled code.</summary>
+[JsonSerializable(typeof(DeviceRecord))]
+[JsonSerializable(typeof(ApiKeyRecord))]
+internal sealed partial class CliJson : JsonSerializerContext;
 
 /// <summary>The process's writers and the configuration keys given on the command line.</summary>
 internal sealed class CliEnvironment(TextWriter stdout, TextWriter stderr, string[] settings, Option<string> dataDirOption)

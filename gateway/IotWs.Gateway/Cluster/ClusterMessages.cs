@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 
 namespace IotWs.Gateway.Cluster;
 
@@ -24,26 +25,35 @@ public static class ClusterTopics
         return index < parts.Length && parts[index].Length > 0 ? parts[index] : null;
     }
 
-    internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
-    {
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-    };
-
-    internal static byte[] Encode<T>(T message) => JsonSerializer.SerializeToUtf8Bytes(message, Json);
+    /// <summary>Every cluster payload is one of the records below, serialized by compiled code (camelCase, nulls left out).</summary>
+    internal static byte[] Encode<T>(T message) => JsonSerializer.SerializeToUtf8Bytes(message, Info<T>());
 
     /// <summary>Null for a malformed payload: a bad message from another node is dropped, never thrown at the bus.</summary>
     internal static T? Decode<T>(ReadOnlyMemory<byte> payload) where T : class
     {
         try
         {
-            return JsonSerializer.Deserialize<T>(payload.Span, Json);
+            return JsonSerializer.Deserialize(payload.Span, Info<T>());
         }
         catch (JsonException)
         {
             return null;
         }
     }
+
+    /// <summary>A type missing from <see cref="ClusterJson"/> fails every test that sends it, not only a trimmed build.</summary>
+    private static JsonTypeInfo<T> Info<T>() =>
+        ClusterJson.Default.GetTypeInfo(typeof(T)) as JsonTypeInfo<T>
+        ?? throw new InvalidOperationException($"{typeof(T).Name} is not a cluster message: add it to ClusterJson.");
 }
+
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(NodeHeartbeat))]
+[JsonSerializable(typeof(DeviceOwnerMessage))]
+[JsonSerializable(typeof(DeviceReleasedMessage))]
+[JsonSerializable(typeof(RoutedRpcRequest))]
+[JsonSerializable(typeof(RoutedRpcReply))]
+internal sealed partial class ClusterJson : JsonSerializerContext;
 
 /// <summary>iotws-cluster/nodes/{nodeId} (retained): {"nodeId","startedAt","at","devices"}; an empty payload means the node is gone.</summary>
 public sealed record NodeHeartbeat(string NodeId, DateTimeOffset StartedAt, DateTimeOffset At, int Devices);

@@ -19,7 +19,7 @@ internal sealed class ClusterStatus(IClusterBus bus, DeviceOwnership owners) : I
         var nodes = new JsonArray();
         foreach (var n in mqtt.Nodes)
         {
-            nodes.Add(new JsonObject
+            nodes.Add((JsonNode)new JsonObject
             {
                 ["nodeId"] = n.NodeId,
                 ["startedAt"] = WireJson.Time(n.StartedAt),

@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
 
 namespace IotWs.Gateway.Configuration;
 
@@ -16,8 +17,8 @@ public sealed class GatewayOptions
     [Range(1, 1000)] public int MaxSubscriptionsPerConnection { get; set; } = 100;
     /// <summary>Messages a connection's outbox holds before the oldest droppable one is dropped.</summary>
     [Range(16, 1_000_000)] public int OutboxCapacity { get; set; } = 1024;
-    public RateLimitOptions RateLimit { get; set; } = new();
-    public StorageOptions Storage { get; set; } = new();
+    [ValidateObjectMembers] public RateLimitOptions RateLimit { get; set; } = new();
+    [ValidateObjectMembers] public StorageOptions Storage { get; set; } = new();
     public TlsOptions Tls { get; set; } = new();
     /// <summary>Several gateways on one PostgreSQL and one MQTT broker (off on a single Pi).</summary>
     public Cluster.ClusterOptions Cluster { get; set; } = new();
@@ -99,3 +100,10 @@ public enum StorageProvider
     Sqlite,
     Postgres,
 }
+
+/// <summary>
+/// The [Range] and [Required] checks of GatewayOptions and its nested sections, compiled by the options validation
+/// generator (no reflection: a trimmed publish keeps them).
+/// </summary>
+[OptionsValidator]
+internal sealed partial class GatewayOptionsAnnotations : IValidateOptions<GatewayOptions>;

@@ -345,7 +345,7 @@ public sealed partial class PresenceTracker : IDevicePresence, IHostedService, I
         {
             // Right behind its device_status, so every node's view changes with the message its subscribers get.
             state.Shared = false;
-            Cluster.ClusterFanout.ForwardPresence(_cluster, [Snapshot(state)]);
+            Cluster.ClusterFanout.ForwardPresence(_cluster, new JsonArray(Snapshot(state)));
         }
         try
         {
@@ -460,7 +460,7 @@ public sealed partial class PresenceTracker : IDevicePresence, IHostedService, I
             {
                 if (!state.Shared || state.Session is null) continue;
                 state.Shared = false;
-                batch.Add(Snapshot(state));
+                batch.Add((JsonNode)Snapshot(state));
             }
             if (batch.Count >= 200)
             {

@@ -42,13 +42,7 @@ public static class SessionApi
         if (redeemed is null)
             return Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "This login link is used, expired or unknown",
                 detail: $"A login link works once, for {IdentityStore.LoginCodeLifetime.TotalMinutes:0} minutes, while its key is active. Ask for a new one ('keys login-link <name>').");
-        return Results.Json(new
-        {
-            token = redeemed.Token,
-            name = redeemed.Identity.Principal,
-            role = redeemed.Identity.Role,
-            expiresAt = redeemed.Identity.ExpiresAt,
-        });
+        return TypedResults.Ok(new SessionGrant(redeemed.Token, redeemed.Identity.Principal, redeemed.Identity.Role, redeemed.Identity.ExpiresAt));
     }
 
     private static IResult End(ClaimsPrincipal user, IdentityStore store)

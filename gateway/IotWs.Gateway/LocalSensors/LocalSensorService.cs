@@ -165,7 +165,7 @@ internal sealed class LocalSensorsStatus(LocalSensorService service) : IStatusCo
         {
             var (reads, failures, lastError, lastReadAt, lastGoodAt) = board.Sensor.Snapshot();
             var core = board.Core;
-            list.Add(new JsonObject
+            list.Add((JsonNode)new JsonObject
             {
                 ["deviceId"] = board.Options.DeviceId,
                 ["driver"] = board.Options.IsIio ? LocalSensorOptions.Iio : LocalSensorOptions.Gpio,

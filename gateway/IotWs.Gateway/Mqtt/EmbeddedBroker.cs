@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Net;
 using System.Net.Sockets;
+using System.Text.Json.Nodes;
 using System.Threading.Channels;
 using IotWs.Gateway.Identity;
 using IotWs.Mqtt;
@@ -103,16 +104,16 @@ public sealed partial class EmbeddedBroker : IMqttOutlet, IRevocableSessions, IA
         LogListening(_logger, _options.Broker.BindAddress, _options.Broker.Port);
     }
 
-    public object Snapshot() => new
+    public JsonObject Snapshot() => new()
     {
-        port = _options.Broker.Port,
-        running = IsRunning,
-        refusedConnections = Interlocked.Read(ref _refusedConnections),
-        refusedPublishes = Interlocked.Read(ref _refusedPublishes),
-        revokedClients = Interlocked.Read(ref _revokedClients),
-        queued = _outgoing.Reader.CanCount ? _outgoing.Reader.Count : 0,
-        queueCapacity = _options.QueueCapacity,
-        dropped = DroppedMessages,
+        ["port"] = _options.Broker.Port,
+        ["running"] = IsRunning,
+        ["refusedConnections"] = Interlocked.Read(ref _refusedConnections),
+        ["refusedPublishes"] = Interlocked.Read(ref _refusedPublishes),
+        ["revokedClients"] = Interlocked.Read(ref _revokedClients),
+        ["queued"] = _outgoing.Reader.CanCount ? _outgoing.Reader.Count : 0,
+        ["queueCapacity"] = _options.QueueCapacity,
+        ["dropped"] = DroppedMessages,
     };
 
     /// <summary>Disconnects (MQTT 5: reason "not authorized") every client whose key was revoked or whose login session ended.</summary>

@@ -74,7 +74,7 @@ public sealed partial class MqttBridge(
             result["lastError"] = s?.LastError;
         }
         result["commands"] = _options.Commands.Enabled;
-        result["embeddedBroker"] = _options.Broker.Enabled ? JsonNode.Parse(System.Text.Json.JsonSerializer.Serialize(embedded.Snapshot())) : null;
+        result["embeddedBroker"] = _options.Broker.Enabled ? embedded.Snapshot() : null;
         return result;
     }
 
@@ -279,7 +279,8 @@ public static class MqttBridgeServices
 {
     public static IServiceCollection AddMqttBridge(this IServiceCollection services)
     {
-        services.AddOptions<MqttBridgeOptions>().BindConfiguration(MqttBridgeOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<MqttBridgeOptions>().BindConfiguration(MqttBridgeOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<MqttBridgeOptions>, MqttBridgeOptionsAnnotations>();
         services.AddSingleton<IValidateOptions<MqttBridgeOptions>, MqttBridgeOptionsValidator>();
         services.AddSingleton<EmbeddedBroker>();
         // Revoking a key disconnects its broker clients through the same sweep that closes its WebSockets.

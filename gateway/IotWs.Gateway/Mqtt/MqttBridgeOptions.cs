@@ -35,7 +35,7 @@ public sealed class MqttBridgeOptions
     [Range(100, 10_000_000)] public int QueueCapacity { get; set; } = 50_000;
 
     public MqttCommandOptions Commands { get; set; } = new();
-    public MqttBrokerOptions Broker { get; set; } = new();
+    [ValidateObjectMembers] public MqttBrokerOptions Broker { get; set; } = new();
 }
 
 /// <summary>Gateway:Mqtt:Commands — technician commands on {prefix}/{deviceId}/command/{endpoint} (off by default).</summary>
@@ -103,3 +103,7 @@ internal sealed class MqttBridgeOptionsValidator : IValidateOptions<MqttBridgeOp
             .Any(u => u.Address.Equals(address));
     }
 }
+
+/// <summary>The [Range] and [Required] checks of Gateway:Mqtt and its nested sections, compiled (no reflection).</summary>
+[OptionsValidator]
+internal sealed partial class MqttBridgeOptionsAnnotations : IValidateOptions<MqttBridgeOptions>;

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using IotWs.Gateway.Identity;
 using IotWs.Protocol;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
@@ -108,10 +107,22 @@ public static class ObservabilityServices
     private static Task WriteReport(HttpContext context, HealthReport report)
     {
         context.Response.ContentType = "application/json";
-        return JsonSerializer.SerializeAsync(context.Response.Body, new
+        var body = Wire.WireJson.Write(json =>
         {
-            status = report.Status.ToString(),
-            checks = report.Entries.Select(e => new { name = e.Key, status = e.Value.Status.ToString(), description = e.Value.Description }),
-        }, cancellationToken: context.RequestAborted);
+            json.WriteStartObject();
+            json.WriteString("status", report.Status.ToString());
+            json.WriteStartArray("checks");
+            foreach (var (name, entry) in report.Entries)
+            {
+                json.WriteStartObject();
+                json.WriteString("name", name);
+                json.WriteString("status", entry.Status.ToString());
+                json.WriteString("description", entry.Description);
+                json.WriteEndObject();
+            }
+            json.WriteEndArray();
+            json.WriteEndObject();
+        });
+        return context.Response.Body.WriteAsync(body, context.RequestAborted).AsTask();
     }
 }

@@ -52,7 +52,7 @@ internal sealed class PubSubStatus(InProcessTopicBroker broker, ConnectionRegist
         var listed = new JsonArray();
         foreach (var (session, filters, dropped) in connections.OrderByDescending(c => c.Dropped).ThenBy(c => c.Session.ClientId, StringComparer.Ordinal).Take(MaxListed))
         {
-            listed.Add(new JsonObject
+            listed.Add((JsonNode)new JsonObject
             {
                 ["clientId"] = session.ClientId,
                 ["clientType"] = session.ClientType,
@@ -66,7 +66,7 @@ internal sealed class PubSubStatus(InProcessTopicBroker broker, ConnectionRegist
         var topics = new JsonArray();
         foreach (var (filter, count) in broker.FilterCounts().Take(MaxListed))
         {
-            topics.Add(new JsonObject { ["filter"] = filter, ["subscribers"] = count });
+            topics.Add((JsonNode)new JsonObject { ["filter"] = filter, ["subscribers"] = count });
         }
         return new JsonObject
         {

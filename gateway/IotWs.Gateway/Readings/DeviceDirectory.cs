@@ -18,7 +18,7 @@ public sealed class DeviceDirectory(IdentityStore identities, IDevicePresence pr
     public async Task<JsonArray> ListAsync(CancellationToken ct)
     {
         var list = new JsonArray();
-        foreach (var device in Listed(null)) list.Add(await DescribeAsync(device, ct));
+        foreach (var device in Listed(null)) list.Add((JsonNode)await DescribeAsync(device, ct));
         return list;
     }
 
@@ -68,7 +68,7 @@ public sealed class DeviceDirectory(IdentityStore identities, IDevicePresence pr
             var history = new JsonArray();
             foreach (var change in presence.History(device.DeviceId, PresenceHistoryLimit))
             {
-                history.Add(new JsonObject { ["status"] = change.Status, ["reason"] = change.Reason, ["at"] = WireJson.Time(change.At) });
+                history.Add((JsonNode)new JsonObject { ["status"] = change.Status, ["reason"] = change.Reason, ["at"] = WireJson.Time(change.At) });
             }
             o["presenceHistory"] = history;
         }

@@ -74,7 +74,7 @@ public static class RpcApi
         }
         var calls = http.RequestServices.GetRequiredService<DeviceCalls>().List(deviceId, limit);
         var array = new JsonArray();
-        foreach (var call in calls) array.Add(call.ToJson());
+        foreach (var call in calls) array.Add((JsonNode)call.ToJson());
         return CallResult(array, StatusCodes.Status200OK);
     }
 

@@ -73,7 +73,7 @@ public sealed class RpcCall
         var history = new JsonArray();
         foreach (var change in History)
         {
-            history.Add(new JsonObject { ["status"] = change.Status, ["at"] = WireJson.Time(change.At) });
+            history.Add((JsonNode)new JsonObject { ["status"] = change.Status, ["at"] = WireJson.Time(change.At) });
         }
         return new JsonObject
         {

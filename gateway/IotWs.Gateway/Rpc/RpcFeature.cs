@@ -14,8 +14,8 @@ public static class RpcFeature
     {
         services.AddOptions<RpcOptions>()
             .BindConfiguration(RpcOptions.Section)
-            .ValidateDataAnnotations()
             .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<RpcOptions>, RpcOptionsAnnotations>();
         services.AddSingleton<IValidateOptions<RpcOptions>, RpcOptionsValidator>();
 
         services.AddSingleton<LocalDeviceRequests>();

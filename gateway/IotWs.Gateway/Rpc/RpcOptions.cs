@@ -59,3 +59,7 @@ internal sealed class RpcOptionsValidator : IValidateOptions<RpcOptions>
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }
+
+/// <summary>The [Range] checks of Gateway:Rpc, compiled (no reflection).</summary>
+[OptionsValidator]
+internal sealed partial class RpcOptionsAnnotations : IValidateOptions<RpcOptions>;

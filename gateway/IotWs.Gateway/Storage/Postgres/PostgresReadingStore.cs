@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Npgsql;
 using NpgsqlTypes;
 using static IotWs.Gateway.Storage.RollupBuckets;
@@ -361,7 +362,7 @@ public sealed class PostgresReadingStore(PostgresDatabase db, IStoredFieldReader
     {
         long l => l.ToString(CultureInfo.InvariantCulture),
         double d => d.ToString("R", CultureInfo.InvariantCulture) is var text && (text.Contains('.') || text.Contains('E')) ? text : text + ".0",
-        string s => JsonSerializer.Serialize(s),
+        string s => JsonValue.Create(s).ToJsonString(),
         _ => null,
     };
 
