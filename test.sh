@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of IotWs: builds the solution filter (never the nanoFramework project),
-# installs the servers the tests use (Mosquitto, Chromium, PostgreSQL, haproxy) and PowerShell 7 (for flash.ps1)
+# installs the servers the tests use (Mosquitto, Chromium, PostgreSQL, haproxy), clang (Native AOT) and PowerShell 7 (for flash.ps1)
 # when they are missing, and prints one closing line "Total: N passed, N failed, N skipped".
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -13,6 +13,8 @@ command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 # haproxy: the cluster tests run their own in front of the gateways (a config in a temp folder), never the system service.
 [ -x /usr/sbin/haproxy ] || need+=(haproxy)
+# clang: the Native AOT publish (PublishedGatewayTests) links its executable with it.
+command -v clang >/dev/null 2>&1 || need+=(clang)
 if [ ${#need[@]} -gt 0 ]; then
   echo "Installing test servers: ${need[*]}"
   sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"

@@ -56,11 +56,13 @@ internal static class BenchTarget
 
     /// <summary>
     /// IotWs.Gateway.dll of another build: a directory holding it, or the dll itself. A self-contained publish (the
-    /// directory holds the runtime) is started through its own executable, as systemd starts it on the Pi.
+    /// directory holds the runtime) or a Native AOT one (an executable and no dll) is started through its own
+    /// executable, as systemd starts it on the Pi.
     /// </summary>
     public static string GatewayDllAt(string path) =>
         !Directory.Exists(path) ? path
-        : File.Exists(Path.Combine(path, "libcoreclr.so")) && File.Exists(Path.Combine(path, "IotWs.Gateway")) ? Path.Combine(path, "IotWs.Gateway")
+        : File.Exists(Path.Combine(path, "IotWs.Gateway"))
+            && (File.Exists(Path.Combine(path, "libcoreclr.so")) || !File.Exists(Path.Combine(path, "IotWs.Gateway.dll"))) ? Path.Combine(path, "IotWs.Gateway")
         : Path.Combine(path, "IotWs.Gateway.dll");
 
     /// <summary>The machine's 1, 5 and 15-minute load averages now (printed with every figure: the machine is shared).</summary>

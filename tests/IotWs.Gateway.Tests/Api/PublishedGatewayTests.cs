@@ -11,29 +11,39 @@ using IotWs.Mqtt.Tests.Infrastructure;
 namespace IotWs.Gateway.Tests.Api;
 
 /// <summary>
-/// The gateway as users run it (issue 16 item 5): published once with the README's own command, for this machine's
-/// architecture (a linux-arm64 binary cannot run on an x64 test machine). That publish is trimmed, so everything the
-/// trimmer could have cut (JSON, configuration binding, options validation, the CLI, the MQTT broker) is used here
-/// through the published executable, not through the test build.
+/// The gateway as users run it (issue 16 item 5): published once per class with a command from the README, for this
+/// machine's architecture (a linux-arm64 binary cannot run on an x64 test machine), into its own artifacts folder (so
+/// two publishes never share intermediate files, nor with the developer's obj folder). Both publishes are trimmed,
+/// so everything the trimmer could have cut (JSON, configuration binding, options validation, the CLI, the MQTT
+/// broker) is used through the published executable, not through the test build.
 /// </summary>
-public sealed class DocumentedPublish : IAsyncLifetime
+public abstract class GatewayPublish : IAsyncLifetime
 {
     public string Root { get; } = Path.Combine(Path.GetTempPath(), "iotws-publish-" + Guid.NewGuid().ToString("N")[..8]);
     public string Output => Path.Combine(Root, "gateway");
     public string Executable => Path.Combine(Output, "IotWs.Gateway");
     public string Command { get; private set; } = "";
 
+    /// <summary>Which of the README's publish lines this is.</summary>
+    protected abstract bool IsMine(string command);
+
+    /// <summary>Null when this machine can make the publish; otherwise why not (the test is skipped, or fails under CI).</summary>
+    public virtual string? Unavailable => null;
+
     public async Task InitializeAsync()
     {
         var commands = new[] { "README.md", Path.Combine("hardware", "README.md") }
             .SelectMany(doc => File.ReadLines(Path.Combine(RepoPaths.Root, doc)).Select(l => l.Trim()).Where(l => l.StartsWith("dotnet publish gateway/IotWs.Gateway", StringComparison.Ordinal)))
-            .Distinct().ToList();
+            .Where(IsMine).Distinct().ToList();
         Command = Assert.Single(commands);
         Assert.Contains("-r linux-arm64", Command, StringComparison.Ordinal);
+        if (Unavailable is not null) return;
         var words = Command.Split(' ', StringSplitOptions.RemoveEmptyEntries).ToList();
         words[words.IndexOf("-o") + 1] = Output;
         words[words.IndexOf("-r") + 1] = "linux-" + RuntimeInformation.OSArchitecture.ToString().ToLowerInvariant();
-        var (code, log) = await EmbeddedDashboardTests.RunAsync(words[0], [.. words.Skip(1), "-nodeReuse:false", "-p:UseSharedCompilation=false", "-v:q", "-nologo"], RepoPaths.Root, TimeSpan.FromMinutes(15));
+        var (code, log) = await EmbeddedDashboardTests.RunAsync(words[0],
+            [.. words.Skip(1), "--artifacts-path", Path.Combine(Root, "artifacts"), "-nodeReuse:false", "-p:UseSharedCompilation=false", "-v:q", "-nologo"],
+            RepoPaths.Root, TimeSpan.FromMinutes(15));
         Assert.True(code == 0, log);
     }
 
@@ -72,6 +82,35 @@ public sealed class DocumentedPublish : IAsyncLifetime
     {
         try { Directory.Delete(Root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         return Task.CompletedTask;
+    }
+}
+
+/// <summary>The README's publish (the one the Pi setup gives too): self-contained, ReadyToRun, trimmed.</summary>
+public sealed class DocumentedPublish : GatewayPublish
+{
+    protected override bool IsMine(string command) => !command.Contains("PublishAot", StringComparison.Ordinal);
+}
+
+/// <summary>The README's Native AOT publish: one native executable, linked with clang.</summary>
+public sealed class NativeAotPublish : GatewayPublish
+{
+    protected override bool IsMine(string command) => command.Contains("-p:PublishAot=true", StringComparison.Ordinal);
+
+    public override string? Unavailable => NativeAotFactAttribute.Missing;
+}
+
+/// <summary>Skipped where clang (the Native AOT linker) is not installed, unless CI=true, where that is a failure.</summary>
+public sealed class NativeAotFactAttribute : FactAttribute
+{
+    public static string? Missing =>
+        new[] { "/usr/bin/clang", "/usr/local/bin/clang" }.Any(File.Exists) || string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase)
+            ? null
+            : "clang is not installed (apt-get install -y clang): the Native AOT publish needs it; with CI=true this test fails instead.";
+
+    public NativeAotFactAttribute()
+    {
+        // The scenario also needs Mosquitto's clients.
+        Skip = Missing ?? new MosquittoFactAttribute(needsClients: true).Skip;
     }
 }
 
@@ -162,15 +201,35 @@ public sealed class PublishedGatewayTests(DocumentedPublish publish) : IClassFix
     }
 
     [MosquittoFact(needsClients: true)]
-    public async Task The_published_gateway_provisions_stores_answers_calls_publishes_over_mqtt_and_explains_errors()
+    public Task The_published_gateway_provisions_stores_answers_calls_publishes_over_mqtt_and_explains_errors() =>
+        PublishedScenario.RunAsync(publish);
+}
+
+[Collection(GatewayObjFolder.Name)]
+public sealed class NativeAotPublishTests(NativeAotPublish publish) : IClassFixture<NativeAotPublish>
+{
+    [NativeAotFact]
+    public async Task The_native_aot_publish_is_one_executable_that_does_everything_the_published_gateway_does()
+    {
+        Assert.False(File.Exists(Path.Combine(publish.Output, "IotWs.Gateway.dll")), "not Native AOT: the publish holds IL");
+        Assert.False(File.Exists(Path.Combine(publish.Output, "libcoreclr.so")), "not Native AOT: the publish holds the runtime");
+        Assert.False(File.Exists(Path.Combine(publish.Output, "IotWs.Gateway.dbg")), "the symbols file (twice the executable) would go to the Pi");
+        await PublishedScenario.RunAsync(publish);
+    }
+}
+
+/// <summary>A user's whole round through a published gateway, whichever way it was published.</summary>
+internal static class PublishedScenario
+{
+    public static async Task RunAsync(GatewayPublish publish)
     {
         var dataDir = publish.NewDataDir();
 
         // Provisioning with the published CLI: each verb prints JSON, the list verbs one record per line.
-        var device = await Verb("devices", "add", "esp-pub", "--name", "Attic", "--data-dir", dataDir);
+        var device = await Verb(publish, "devices", "add", "esp-pub", "--name", "Attic", "--data-dir", dataDir);
         var token = device.GetProperty("token").GetString()!;
         Assert.Equal("esp-pub", device.GetProperty("deviceId").GetString());
-        var technician = (await Verb("keys", "add", "field-tech", "--role", "technician", "--data-dir", dataDir)).GetProperty("key").GetString()!;
+        var technician = (await Verb(publish, "keys", "add", "field-tech", "--role", "technician", "--data-dir", dataDir)).GetProperty("key").GetString()!;
         var listed = await publish.RunAsync("devices", "list", "--data-dir", dataDir);
         Assert.True(listed.Code == 0, listed.Err);
         var row = JsonDocument.Parse(listed.Out.Trim()).RootElement;
@@ -234,7 +293,7 @@ public sealed class PublishedGatewayTests(DocumentedPublish publish) : IClassFix
         Assert.Contains("CommitBatchSize", err, StringComparison.Ordinal);
     }
 
-    private async Task<JsonElement> Verb(params string[] args)
+    private static async Task<JsonElement> Verb(GatewayPublish publish, params string[] args)
     {
         var (code, stdout, stderr) = await publish.RunAsync(args);
         Assert.True(code == 0, $"{string.Join(' ', args)}: exit {code}\n{stderr}");
@@ -252,7 +311,10 @@ public sealed class PublishedGatewayTests(DocumentedPublish publish) : IClassFix
     }
 }
 
-/// <summary>Tests that build or publish the gateway project write its obj folder: one at a time.</summary>
+/// <summary>
+/// Tests that build or publish the gateway, one at a time: a build -o writes the gateway's obj folder, and a publish
+/// takes both cores for minutes.
+/// </summary>
 [CollectionDefinition(Name)]
 public sealed class GatewayObjFolder
 {
